@@ -1,0 +1,51 @@
+# chainer_compare: every command a user needs.  `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+# Chainer 7.8.1's setup.py imports pkg_resources, which setuptools>=82 removed:
+# build it (and only it) without isolation against setuptools<82.
+CHAINER_BUILD := "setuptools<82" wheel
+# Debian packages the tests and demo use: MPI for ChainerMN, the real
+# Fashion-MNIST data, and Chromium to render the HTML report.
+APT_PACKAGES := openmpi-bin libopenmpi-dev dataset-fashion-mnist chromium
+PYTEST_ARGS ?=
+
+.PHONY: help install sysdeps test test-fast dataset plots demo bench seed004 clean
+
+help:  ## list the targets
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+install: $(STAMP)  ## create .venv and install the project with its test extra (idempotent)
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q $(CHAINER_BUILD)
+	$(PIP) install -q --no-build-isolation "chainer==7.8.1"
+	$(PIP) install -q -e ".[test,bench]"
+	$(PIP) install -q mpi4py || echo "mpi4py not installed (needs libopenmpi-dev: make sysdeps); multi-process tests will skip"
+	touch $(STAMP)
+
+sysdeps:  ## install the Debian packages above when running as root with apt (else explain)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "sysdeps: all present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "sysdeps: installing$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	  || echo "sysdeps: apt-get failed; tests needing$$missing will skip"; \
+	else echo "sysdeps: missing$$missing; install them with: sudo apt-get install$$missing (tests needing them skip)"; fi
+
+test: sysdeps install  ## install everything needed, then run the whole test suite
+	$(PY) -m pip install -q mpi4py >/dev/null 2>&1 || true
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
+
+test-fast: install  ## the suite without the slow tests
+	$(PY) -m pytest -q -ra -m "not slow" $(PYTEST_ARGS) tests
+
+dataset: install  ## CIFAR-10 → dataset/*.pkl (seed 004's data stage)
+	$(PY) src/dataset.py
+
+clean:  ## remove the venv, caches and build outputs (keeps dataset/ and results/)
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
