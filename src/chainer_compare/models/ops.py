@@ -1,0 +1,65 @@
+"""The convolution and pooling entry points every model uses.
+
+Models call these instead of ``chainer.functions`` directly so that training on
+CPU can switch to the fast NumPy path in :mod:`chainer_compare.fastcpu`
+(``chainer.config.fast_cpu``, on by default; ``train.py --no-fast-cpu`` turns
+it off).  On GPU, or with the switch off, they are exactly Chainer's functions.
+"""
+import chainer
+import chainer.functions as F
+import chainer.links as L
+import numpy
+
+# Default for the switch; ``chainer.using_config('fast_cpu', False)`` overrides.
+chainer.global_config.fast_cpu = True
+
+
+def _fast_backend():
+    """The fastcpu module when it applies to this call, else None."""
+    if not getattr(chainer.config, 'fast_cpu', False):
+        return None
+    try:
+        from chainer_compare import fastcpu
+    except ImportError:
+        return None
+    return fastcpu if getattr(fastcpu, 'AVAILABLE', False) else None
+
+
+def _on_cpu(x):
+    arr = x.array if isinstance(x, chainer.Variable) else x
+    return isinstance(arr, numpy.ndarray)
+
+
+def convolution_2d(x, W, b=None, stride=1, pad=0):
+    fast = _fast_backend() if _on_cpu(x) else None
+    if fast is not None:
+        return fast.convolution_2d(x, W, b, stride=stride, pad=pad)
+    return F.convolution_2d(x, W, b, stride=stride, pad=pad)
+
+
+def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
+    fast = _fast_backend() if _on_cpu(x) else None
+    if fast is not None:
+        return fast.max_pooling_2d(x, ksize, stride, pad, cover_all=cover_all)
+    return F.max_pooling_2d(x, ksize, stride, pad, cover_all=cover_all)
+
+
+def average_pooling_2d(x, ksize, stride=None, pad=0):
+    fast = _fast_backend() if _on_cpu(x) else None
+    if fast is not None:
+        return fast.average_pooling_2d(x, ksize, stride, pad)
+    return F.average_pooling_2d(x, ksize, stride, pad)
+
+
+class Convolution2D(L.Convolution2D):
+    """``L.Convolution2D`` whose forward goes through :func:`convolution_2d`.
+
+    Parameters and serialization are Chainer's, so snapshots are
+    interchangeable with stock links.  Only groups=1, dilate=1 (what the
+    registered models use).
+    """
+
+    def forward(self, x):
+        if self.W.array is None:
+            self._initialize_params(x.shape[1])
+        return convolution_2d(x, self.W, self.b, stride=self.stride, pad=self.pad)
