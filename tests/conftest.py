@@ -1,0 +1,16 @@
+"""Shared test setup: src/ on sys.path and the NumPy-2 compat applied before chainer."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(ROOT, 'src')
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+
+import chainer_compare.compat  # noqa: E402,F401  (must precede any chainer import)
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: takes more than a few seconds')
+    config.addinivalue_line('markers', 'mpi: needs mpiexec and mpi4py')
+    config.addinivalue_line('markers', 'browser: needs Debian chromium')
