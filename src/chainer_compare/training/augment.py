@@ -301,11 +301,10 @@ class Augmentation(object):
 
 
 def build_augmentation(names):
-    """An :class:`Augmentation` from names (a list, or a comma string)."""
-    if isinstance(names, str):
-        names = parse_augment(names)
-    names = [name for name in names if name != 'none']
-    for name in names:
-        if name not in AUGMENTATIONS:
-            parse_augment(name)  # raises the --augment message
-    return Augmentation(names)
+    """An :class:`Augmentation` from names (a list, or a comma string).
+
+    Names are checked as :func:`parse_augment` checks ``--augment``.
+    """
+    if not isinstance(names, str):
+        names = ','.join(names)
+    return Augmentation(parse_augment(names))

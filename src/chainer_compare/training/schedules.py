@@ -40,9 +40,12 @@ def learning_rate_at(epoch, base_lr, shape='multistep', decay_epochs=(),
         steps = sum(1 for d in decay_epochs if epoch >= d)
         lr = base_lr * decay_factor ** steps
     elif shape == 'cosine':
-        if total_epochs is None or total_epochs <= warmup_epochs:
-            raise ValueError('cosine schedule needs total_epochs > '
-                             'warmup_epochs, got {!r}'.format(total_epochs))
+        if total_epochs is None:
+            raise ValueError('the cosine schedule needs total_epochs')
+        if total_epochs <= warmup_epochs:
+            raise UserError('--warmup {} must be shorter than --iter {} for '
+                            '--lr_shape cosine'.format(warmup_epochs,
+                                                       total_epochs))
         progress = (epoch - warmup_epochs) / float(total_epochs - warmup_epochs)
         progress = min(max(progress, 0.0), 1.0)
         lr = base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
