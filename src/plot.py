@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""Compare runs: summary table (Markdown + CSV), error/loss curves, results/report.html.
+
+    python src/plot.py                       # every run under results/
+    python src/plot.py results/cnn* results/vgg --log-epochs
+    python src/plot.py --group-by model,dataset
+    python src/plot.py --reference seed004   # beside seed 004's published errors
+
+Run directories are only read, never modified.
+"""
+import argparse
+import os
+import sys
+
+if __package__ in (None, ''):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import chainer_compare.compat  # noqa: E402,F401  (before anything imports chainer)
+from chainer_compare.errors import run_cli  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('paths', nargs='*', default=['results'], metavar='RUN_DIR',
+                        help='run directories, directories holding runs, or globs '
+                             '(default: results)')
+    parser.add_argument('--out', default=None,
+                        help='where to write summary.md/.csv, curves.png and report.html '
+                             '(default: the one results directory given, else results)')
+    parser.add_argument('--group-by', default=None,
+                        help='comma list of args that define a configuration (default: all '
+                             'args except seed, prefix, out, resume, gpu)')
+    parser.add_argument('--log-epochs', action='store_true',
+                        help='log-scaled epoch axis')
+    parser.add_argument('--reference', default=None, choices=['seed004'],
+                        help='also lay the results beside these published errors')
+    parser.add_argument('--no-html', action='store_true', help='skip report.html')
+    args = parser.parse_args(argv)
+    from chainer_compare.reporting.report import make_report
+    group_by = [g.strip() for g in args.group_by.split(',') if g.strip()] if args.group_by else None
+    make_report(args.paths, args.out, group_by, args.log_epochs, args.reference,
+                not args.no_html)
+
+
+if __name__ == '__main__':
+    run_cli(main)
