@@ -1,0 +1,100 @@
+"""Wrap the trainer's pieces for data parallelism, all with ChainerMN's own tools.
+
+* data: rank 0 loads the dataset and broadcasts it, :func:`scatter` gives
+  each rank an equal share (``chainermn.scatter_index``);
+* optimizer: :func:`multi_node_optimizer` averages the gradients over ranks
+  before every update (``chainermn.create_multi_node_optimizer``);
+* evaluation: :func:`multi_node_evaluator` evaluates each rank's share and
+  averages the results (``chainermn.create_multi_node_evaluator``);
+* batch normalization: plain per-rank BN while training (each rank normalizes
+  its own mini-batch, as ChainerMN's ImageNet example does), and
+  :func:`average_bn_statistics` averages the running mean/variance over ranks
+  (``chainermn.extensions.AllreducePersistent``) before each evaluation and
+  snapshot, so every rank evaluates, and rank 0 saves, the same model.
+
+With ``comm=None`` every function returns its input unchanged (one process).
+"""
+import chainer
+import numpy
+
+
+def scatter(dataset, comm, shuffle=False, seed=0):
+    """This rank's share of ``dataset``, which every rank holds (see ``MPIWorld.load``).
+
+    ChainerMN's ``scatter_index`` assigns the ranges (its documented
+    alternative to ``scatter_dataset`` when the data are already on every
+    rank: no second broadcast).  ``shuffle`` permutes the examples before
+    splitting with a fixed ``seed`` (the same on every rank and every run), so
+    a dataset stored sorted by class does not give one rank only cats.  All
+    shares have the same length (``force_equal_length``): when the size is not
+    a multiple of the number of ranks, up to ``size - 1`` examples appear twice,
+    which the multi-node updater and evaluator need (the same number of
+    iterations on every rank).
+    """
+    if comm is None:
+        return dataset
+    import chainermn
+    order = numpy.random.RandomState(seed).permutation(len(dataset)) if shuffle else None
+    begin, end = chainermn.scatter_index(len(dataset), comm, force_equal_length=True)
+    return chainer.datasets.SubDataset(dataset, begin, end, order)
+
+
+def multi_node_optimizer(optimizer, comm):
+    """``optimizer`` whose updates use the gradient averaged over all ranks.
+
+    Call :func:`start_from_same_weights` after ``optimizer.setup(model)``.
+    """
+    if comm is None:
+        return optimizer
+    import chainermn
+    return chainermn.create_multi_node_optimizer(optimizer, comm)
+
+
+def start_from_same_weights(optimizer, model, comm):
+    """Copy rank 0's initial weights to every rank now, before the first update.
+
+    ChainerMN's optimizer does this broadcast itself at its first update but
+    then skips that update (it cannot know earlier that the parameters are
+    ready).  Our models create all parameters in ``__init__``, so we broadcast
+    here and tell the optimizer the parameter set is known: the first
+    mini-batch is then trained on like in a single-process run, which keeps
+    N ranks x batch b equal to 1 process x batch N*b.  A model with lazily
+    initialized parameters keeps ChainerMN's own behaviour.
+    """
+    if comm is None:
+        return
+    if any(p.array is None for p in model.params()):
+        return
+    comm.bcast_data(model)
+    optimizer.is_changed(model)  # records the parameter set; no update skipped
+
+
+def multi_node_evaluator(evaluator, comm):
+    """``evaluator`` (on this rank's share) reporting the mean over all ranks."""
+    if comm is None:
+        return evaluator
+    import chainermn
+    return chainermn.create_multi_node_evaluator(evaluator, comm)
+
+
+def average_bn_statistics(model, comm):
+    """Extension averaging BN running statistics over ranks, or None.
+
+    Its priority puts it before the evaluators and snapshots of the same
+    trigger; extend it with the evaluation trigger (each epoch).
+    """
+    if comm is None or comm.size == 1:
+        return None
+    if not any(True for _ in _float_persistents(model)):
+        return None  # nothing to average (no BN): skip the communication
+    import chainermn
+    return chainermn.extensions.AllreducePersistent(model, comm)
+
+
+def _float_persistents(model):
+    for link in model.links():
+        for name in link._persistent:
+            value = getattr(link, name)
+            if isinstance(value, chainer.get_array_types()) and value.dtype.kind == 'f':
+                yield value
+

@@ -1,0 +1,111 @@
+"""One snapshot file for a multi-rank run, written by rank 0 only.
+
+The model and optimizer state are the same on every rank (the multi-node
+optimizer keeps them so) and rank 0 alone holds the logs, but each rank
+iterates over its own share of the data with its own shuffled order and its
+own random generators (augmentation, dropout).  So the file is a normal
+Chainer trainer snapshot of rank 0 (``chainer.serializers.load_npz`` reads it
+in a single process too) plus, under ``ranks/<r>/``, every rank's trainer
+state without the model and optimizer (iterator positions and orders, random
+states, counters), gathered to rank 0.
+
+On resume rank 0 reads the file and broadcasts it; every rank loads the
+common state and then its own ``ranks/<r>/`` part, so rank r continues
+exactly where rank r stopped.  ChainerMN's ``create_multi_node_checkpointer``
+would instead make every rank write its own files, which this project avoids
+(only rank 0 writes).
+"""
+import io
+
+import chainer
+import numpy
+from chainer.serializers import DictionarySerializer, NpzDeserializer
+
+from chainer_compare import safeio
+from chainer_compare.errors import UserError
+
+RANKS_KEY = 'ranks/world_size'
+# Chainer stores a None value as a pickled object array; we list such keys
+# here instead, so the file loads with allow_pickle=False.
+NONE_KEY = 'ranks/none_keys'
+
+
+# Identical on every rank (the optimizer keeps them so), hence stored once.
+_SHARED_PREFIXES = ('updater/model:', 'updater/optimizer:')
+
+
+def _rank_state(trainer):
+    """This rank's trainer state without the model/optimizer: iterators, RNGs, counters."""
+    ser = DictionarySerializer()
+    ser.save(trainer)
+    return {key: value for key, value in ser.target.items()
+            if not key.startswith(_SHARED_PREFIXES)}
+
+
+class MultiRankSnapshot(chainer.training.Extension):
+    """Trainer extension: rank 0 writes ``<trainer.out>/<filename>`` atomically.
+
+    Register it on every rank with the same trigger: all ranks take part in
+    gathering their states, only rank 0 writes.
+    """
+
+    priority = chainer.training.PRIORITY_READER - 1  # after logs are updated
+
+    def __init__(self, comm, filename='snapshot'):
+        self.comm = comm
+        self.filename = filename
+
+    def __call__(self, trainer):
+        states = self.comm.gather_obj(_rank_state(trainer), root=0)
+        if self.comm.rank != 0:
+            return
+        ser = DictionarySerializer()
+        ser.save(trainer)
+        arrays = dict(ser.target)
+        for rank, state in enumerate(states):
+            for key, value in state.items():
+                arrays['ranks/{}/{}'.format(rank, key)] = value
+        none_keys = [key for key, value in arrays.items() if getattr(value, 'dtype', None) == object]
+        for key in none_keys:
+            del arrays[key]
+        arrays[NONE_KEY] = numpy.array(none_keys, dtype=str)
+        arrays[RANKS_KEY] = numpy.int64(self.comm.size)
+        path = '{}/{}'.format(trainer.out, self.filename)
+        with safeio.atomic_write(path) as f:
+            numpy.savez(f, **arrays)
+
+
+def load_snapshot(trainer, path, comm):
+    """Restore ``trainer`` from ``path`` on every rank (rank 0 reads the file)."""
+    if comm is None:
+        chainer.serializers.load_npz(path, trainer)
+        return
+    data = None
+    if comm.rank == 0:
+        try:
+            with open(path, 'rb') as f:
+                data = f.read()
+        except OSError as e:
+            data = e  # every rank must learn about it, not just rank 0
+    data = comm.bcast_obj(data, root=0)
+    if isinstance(data, OSError):
+        raise UserError('{}: cannot read the snapshot ({}); resume needs the '
+                        'run directory of the interrupted run'.format(path, data.strerror))
+    try:
+        npz = numpy.load(io.BytesIO(data), allow_pickle=False)
+        npz = {key: npz[key] for key in npz.files}
+        npz.update((key, numpy.asarray(None)) for key in npz.pop(NONE_KEY, ()))
+    except Exception as e:
+        raise UserError('{}: not a readable snapshot ({}); delete it and start a '
+                        'new run'.format(path, e))
+    saved_size = int(npz[RANKS_KEY]) if RANKS_KEY in npz else 1
+    if saved_size != comm.size:
+        raise UserError('{}: written by a run with {} rank(s) but this run has {}; '
+                        'resume with mpiexec -n {} (each rank continues its own '
+                        'share of the data)'.format(path, saved_size, comm.size,
+                                                    saved_size))
+    chainer.serializers.NpzDeserializer(npz).load(trainer)
+    if RANKS_KEY in npz:  # absent in a single-process snapshot resumed by 1 rank
+        # Then this rank's own iterators and random states over the shared ones
+        # (non-strict: the model and optimizer are not repeated per rank).
+        NpzDeserializer(npz, path='ranks/{}/'.format(comm.rank), strict=False).load(trainer)
