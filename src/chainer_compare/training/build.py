@@ -1,0 +1,139 @@
+"""Assemble Chainer's Trainer for a run: iterators, updater, evaluators, reports.
+
+Everything here is Chainer's own machinery (SerialIterator, StandardUpdater,
+Evaluator, LogReport, PrintReport, ProgressBar, PlotReport, snapshot,
+observe_value) plus the few extensions in :mod:`.extensions`.  ``comm`` is the
+ChainerMN communicator for multi-process runs (``--communicator``) or None;
+with None nothing from :mod:`chainer_compare.parallel` is imported.
+"""
+import os
+import sys
+
+import chainer
+import numpy
+from chainer.training import extensions as E
+
+from chainer_compare.training import augment, optimizers, rundir, schedules
+from chainer_compare.training import extensions as X
+from chainer_compare.training.updater import TrainingUpdater, classifier
+
+PRINT_KEYS = ['epoch', 'main/loss', 'main/error', 'validation/main/error',
+              'test/main/error', 'lr', 'images_per_s', 'elapsed_time']
+
+
+def _parallel():
+    from chainer_compare import parallel
+    return parallel
+
+
+def random_states(seed, comm=None):
+    """Seed NumPy's global RNG; return the augmentation and shuffle RandomStates.
+
+    Under MPI each rank gets its own streams (different data order, dropout
+    masks and augmentations per rank).
+    """
+    if comm is not None:
+        seed = _parallel().rank_seed(seed, comm)
+    numpy.random.seed(seed)
+    return {'augment': numpy.random.RandomState([seed, 1]),
+            'shuffle': numpy.random.RandomState([seed, 2])}
+
+
+def make_optimizer(args, model, comm=None):
+    optimizer = optimizers.create_optimizer(args.optimizer, lr=args.lr,
+                                            weight_decay=args.weight_decay)
+    if comm is not None:
+        optimizer = _parallel().multi_node_optimizer(optimizer, comm)
+    optimizers.setup_optimizer(optimizer, model)
+    if comm is not None:
+        _parallel().start_from_same_weights(optimizer, model, comm)
+    return optimizer
+
+
+def _lr_extensions(args, optimizer):
+    attr = optimizers.lr_attribute(optimizer)
+    if attr is None:  # adadelta: no learning rate to log or schedule
+        return []
+    schedule = schedules.LearningRateSchedule(
+        attr, args.lr, shape=args.lr_shape,
+        decay_epochs=schedules.parse_decay(args.lr_decay_iter, args.iter),
+        warmup_epochs=args.warmup, total_epochs=args.iter)
+    return [schedule, E.observe_value('lr', lambda trainer: getattr(optimizer, attr))]
+
+
+def _evaluator(dataset, target, device, batch_size, comm):
+    it = chainer.iterators.SerialIterator(dataset, batch_size, repeat=False, shuffle=False)
+    evaluator = E.Evaluator(it, target, device=device)
+    if comm is not None:
+        evaluator = _parallel().multi_node_evaluator(evaluator, comm)
+    return evaluator
+
+
+def _report_extensions(trainer, use_validation):
+    splits = ['main', 'test'] + (['validation'] if use_validation else [])
+    keys = lambda stat: [s + '/' + stat if s == 'main' else s + '/main/' + stat  # noqa: E731
+                         for s in splits]
+    trainer.extend(E.LogReport(trigger=(1, 'epoch')))
+    trainer.extend(E.PrintReport([k for k in PRINT_KEYS if use_validation or 'validation' not in k]))
+    if sys.stdout.isatty():  # a progress bar in a log file is only noise
+        trainer.extend(E.ProgressBar(update_interval=10))
+    trainer.extend(X.AtomicPlotReport(keys('error'), x_key='epoch', filename='error.png'))
+    trainer.extend(X.AtomicPlotReport(keys('loss'), x_key='epoch', filename='loss.png'))
+
+
+def build_trainer(args, model, datasets, device, run_dir, comm=None):
+    """(trainer, parts) for ``model`` on ``datasets`` = (train, validation|None, test).
+
+    ``parts`` holds the pieces the runner reads afterwards: the classifier,
+    the updater, the BestModel tracker and the interrupt guard.
+    """
+    train, valid, test = datasets
+    parallel = _parallel() if comm is not None else None
+    root = parallel.is_root(comm) if parallel else True
+    if parallel:
+        train = parallel.scatter(train, comm, shuffle=True, seed=args.seed)
+        valid = parallel.scatter(valid, comm) if valid is not None else None
+        test = parallel.scatter(test, comm)
+    rngs = random_states(args.seed, comm)
+    target = classifier(model)
+    optimizer = make_optimizer(args, target, comm)
+    order = chainer.iterators.ShuffleOrderSampler(rngs['shuffle'])
+    train_iter = chainer.iterators.SerialIterator(train, args.batch_size, order_sampler=order)
+    aug = augment.build_augmentation(augment.parse_augment(args.augment))
+    updater = TrainingUpdater(train_iter, optimizer, device, augment=aug, rng=rngs['augment'])
+    trainer = chainer.training.Trainer(updater, (args.iter, 'epoch'), out=run_dir)
+
+    for ext in _lr_extensions(args, optimizer):
+        trainer.extend(ext)
+    trainer.extend(X.RandomStates(rngs, args.seed, on_gpu=device.xp is not numpy))
+    bn = parallel.average_bn_statistics(target, comm) if parallel else None
+    if bn is not None:
+        trainer.extend(bn, trigger=(1, 'epoch'))
+    if valid is not None:
+        trainer.extend(_evaluator(valid, target, device, args.batch_size, comm), name='validation')
+    trainer.extend(_evaluator(test, target, device, args.batch_size, comm), name='test')
+    trainer.extend(X.ParamsFinite(model))
+    trainer.extend(X.Throughput())
+    best = X.BestModel(model, os.path.join(run_dir, rundir.MODEL_BEST),
+                       use_validation=valid is not None, save=root)
+    trainer.extend(best)
+    guard = X.InterruptGuard()
+    if parallel:
+        trainer.extend(parallel.MultiRankSnapshot(comm, filename=X.SNAPSHOT), trigger=(1, 'epoch'))
+        crash = parallel.crash_hook(comm)
+        if crash is not None:
+            trainer.extend(crash, trigger=(1, 'iteration'))
+    else:
+        trainer.extend(E.snapshot(filename=X.SNAPSHOT, writer=X.AtomicWriter()),
+                       trigger=(1, 'epoch'))
+        trainer.extend(guard)  # SIGINT/SIGTERM snapshots: single process only
+    if root:
+        _report_extensions(trainer, valid is not None)
+    return trainer, {'target': target, 'updater': updater, 'best': best, 'guard': guard}
+
+
+def load_snapshot(trainer, path, comm=None):
+    if comm is not None:
+        _parallel().load_snapshot(trainer, path, comm)
+    else:
+        chainer.serializers.load_npz(path, trainer)
