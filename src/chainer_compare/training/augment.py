@@ -39,14 +39,16 @@ def _gather(x, rows, cols):
     """
     xp = chainer.backend.get_array_module(x)
     n, c, h, w = x.shape
-    rows, cols = xp.broadcast_arrays(rows, cols)
-    rows = xp.broadcast_to(rows, (n, h, w))
-    cols = xp.broadcast_to(cols, (n, h, w))
-    valid = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    pixel = xp.clip(rows, 0, h - 1) * w + xp.clip(cols, 0, w - 1)
-    plane = (xp.arange(n * c, dtype=pixel.dtype) * (h * w)).reshape(n, c, 1, 1)
+    # int32 indices halve the index traffic; masks stay on the small grids.
+    index = numpy.int32 if x.size < 2 ** 31 else numpy.int64
+    valid = ((rows >= 0) & (rows < h)) & ((cols >= 0) & (cols < w))
+    pixel = (xp.clip(rows, 0, h - 1).astype(index) * w
+             + xp.clip(cols, 0, w - 1).astype(index))
+    pixel = xp.broadcast_to(pixel, (n, h, w))
+    plane = (xp.arange(n * c, dtype=index) * (h * w)).reshape(n, c, 1, 1)
     values = xp.take(xp.ascontiguousarray(x).ravel(), plane + pixel[:, None])
-    return xp.where(valid[:, None], values, x.dtype.type(0))
+    valid = xp.broadcast_to(valid, (n, h, w))[:, None]
+    return xp.where(valid, values, x.dtype.type(0))
 
 
 # ---------------------------------------------------------------- crop / shift
