@@ -45,7 +45,7 @@ class SkippedRun(object):
         self.reason = reason
 
     def __str__(self):
-        return 'skipped {}: {}'.format(self.path, self.reason)
+        return 'skipped run: ' + self.reason  # the reason names the file at fault
 
 
 def is_run_dir(path):
