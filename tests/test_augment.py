@@ -221,3 +221,29 @@ def test_bilinear_rotation_matches_reference_on_non_square_image():
     for i in range(2):
         numpy.testing.assert_allclose(y[i], reference_rotation(x[i], angles[i]),
                                       atol=1e-5)
+
+
+def cupy_or_skip():
+    cupy = pytest.importorskip('cupy')
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError('no device')
+    except Exception as e:  # CUDA missing or no GPU
+        pytest.skip('no usable GPU: {}'.format(e))
+    return cupy
+
+
+@pytest.mark.parametrize('name', sorted(augment.AUGMENTATIONS))
+def test_cupy_matches_numpy(name):
+    """On a GPU: same host-drawn parameters, same images (skipped without)."""
+    cupy = cupy_or_skip()
+    x = batch((64, 3, 32, 32))
+    f = augment.AUGMENTATIONS[name]
+    y, params = f(x, numpy.random.RandomState(4), return_params=True)
+    y_gpu, params_gpu = f(cupy.asarray(x), numpy.random.RandomState(4),
+                          return_params=True)
+    assert isinstance(y_gpu, cupy.ndarray) and y_gpu.dtype == numpy.float32
+    for key in params:
+        numpy.testing.assert_array_equal(numpy.asarray(params_gpu[key]),
+                                         numpy.asarray(params[key]))
+    numpy.testing.assert_allclose(cupy.asnumpy(y_gpu), y, atol=1e-5)

@@ -55,15 +55,21 @@ def _gather(x, rows, cols):
 def apply_crop(x, params):
     """Shift image i by (-dy[i], -dx[i]): ``y[.., r, c] = x[.., r+dy, c+dx]``.
 
-    Equivalent to zero-padding by ``pad`` and cropping at ``(pad+dy, pad+dx)``.
+    Zero-pads by ``p = max |offset|`` and takes the crop at ``(p+dy, p+dx)``
+    from a strided view of every possible crop: one advanced-indexing copy of
+    whole rows, far faster than a per-pixel gather.
     """
     xp = _check_batch(x)
-    _, _, h, w = x.shape
-    dy = xp.asarray(params['dy'], dtype=numpy.int64)
-    dx = xp.asarray(params['dx'], dtype=numpy.int64)
-    rows = dy[:, None, None] + xp.arange(h)[None, :, None]
-    cols = dx[:, None, None] + xp.arange(w)[None, None, :]
-    return _gather(x, rows, cols)
+    n, c, h, w = x.shape
+    dy = numpy.asarray(params['dy'], dtype=numpy.int64)
+    dx = numpy.asarray(params['dx'], dtype=numpy.int64)
+    p = int(max(numpy.abs(dy).max(initial=0), numpy.abs(dx).max(initial=0)))
+    padded = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    s = padded.strides
+    crops = xp.lib.stride_tricks.as_strided(
+        padded, shape=(n, c, 2 * p + 1, 2 * p + 1, h, w),
+        strides=(s[0], s[1], s[2], s[3], s[2], s[3]))
+    return crops[xp.arange(n), :, xp.asarray(dy + p), xp.asarray(dx + p)]
 
 
 def random_crop(x, rng, pad=4, return_params=False):
