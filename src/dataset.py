@@ -1,0 +1,65 @@
+#!/usr/bin/env python
+"""Download, verify and preprocess an image dataset for src/train.py.
+
+    python src/dataset.py                            # CIFAR-10 -> dataset/*.pkl (seed 004)
+    python src/dataset.py --dataset fashion-mnist    # -> dataset/fashion-mnist/*.pkl
+    python src/dataset.py --archive ~/cifar-10-python.tar.gz
+
+Writes image.pkl, image_norm.pkl, image_zca.pkl, image_norm_zca.pkl, label.pkl,
+preprocess.pkl, samples.png and manifest.json (see docs/data.md).
+"""
+import argparse
+import os
+import sys
+
+if __package__ in (None, ''):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import chainer_compare.compat  # noqa: E402,F401  (before anything imports chainer)
+from chainer_compare.data import DATASETS, DEFAULT_ZCA_EPS, prepare_dataset  # noqa: E402
+from chainer_compare.errors import run_cli  # noqa: E402
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):  # one line on stderr, like every other bad input
+        self.exit(2, '{}: error: {} (see --help)\n'.format(self.prog, message))
+
+
+def main(argv=None):
+    parser = _OneLineParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--dataset', default='cifar10', choices=list(DATASETS),
+                        help='which dataset to prepare (default: cifar10)')
+    parser.add_argument('--out', default=None,
+                        help='output directory (default: dataset/ for cifar10, '
+                             'dataset/<name>/ otherwise)')
+    parser.add_argument('--archive', default=None, metavar='FILE|DIR',
+                        help='use this already downloaded source instead of downloading: the '
+                             'CIFAR tar.gz, or a directory holding it or the four MNIST .gz files')
+    parser.add_argument('--zca-eps', type=float, default=DEFAULT_ZCA_EPS,
+                        help='ZCA regularization, relative to the mean eigenvalue of the '
+                             'training covariance (default: %(default)s)')
+    parser.add_argument('--force', action='store_true',
+                        help='recompute even when manifest.json says the outputs are current')
+    parser.add_argument('--no-download', dest='download', action='store_false',
+                        help='never download; fail unless the source is found locally')
+    parser.add_argument('--url', default=None,
+                        help='base URL to download the source files from instead of the '
+                             'published mirrors (a private mirror)')
+    parser.add_argument('--md5', default=None,
+                        help='expected MD5 of the CIFAR archive instead of the published one '
+                             '(with --url or --archive for a repacked archive)')
+    parser.add_argument('--skip-verify', dest='verify', action='store_false',
+                        help='do not compare source files with published checksums (their '
+                             'structure is still checked and their MD5 recorded)')
+    parser.add_argument('--retries', type=int, default=3,
+                        help='download retries after a failure, with backoff (default: 3)')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress output on stderr')
+    args = parser.parse_args(argv)
+    prepare_dataset(args.dataset, out=args.out, archive=args.archive, zca_eps=args.zca_eps,
+                    force=args.force, download=args.download, url=args.url, md5=args.md5,
+                    verify=args.verify, retries=args.retries, quiet=args.quiet)
+
+
+if __name__ == '__main__':
+    run_cli(main)

@@ -1,0 +1,124 @@
+"""End to end: ``python src/dataset.py`` on tiny archives in the real formats."""
+import json
+import os
+
+import numpy
+import pytest
+
+import data_fixtures as fx
+from chainer_compare.data import load_prepared, preprocess_images
+from chainer_compare.data.preprocess import PREPROCESSINGS
+
+PICKLES = [p + '.pkl' for p in PREPROCESSINGS]
+
+
+def _mtimes(directory):
+    return {n: os.stat(os.path.join(directory, n)).st_mtime_ns for n in os.listdir(directory)
+            if not n.endswith('.tar.gz')}
+
+
+@pytest.fixture(scope='module')
+def cifar10_run(tmp_path_factory):
+    """Default flags as seed 004 runs it (out = ./dataset), source via --archive."""
+    work = tmp_path_factory.mktemp('user')
+    archive = fx.cifar10_archive(str(tmp_path_factory.mktemp('src')))
+    result = fx.run_dataset_cli('--archive', archive, '--md5', fx.md5(archive), cwd=str(work))
+    assert result.returncode == 0, result.stderr
+    return work / 'dataset', archive, result
+
+
+def test_cifar10_writes_seed004_files(cifar10_run):
+    directory, archive, result = cifar10_run
+    names = set(os.listdir(directory))
+    assert set(PICKLES) | {'label.pkl', 'preprocess.pkl', 'manifest.json', 'samples.png'} == names
+    manifest = json.loads((directory / 'manifest.json').read_text())
+    assert manifest['dataset'] == 'cifar10' and manifest['shape'] == [3, 32, 32]
+    assert manifest['class_names'][:2] == ['airplane', 'automobile']
+    assert manifest['sources']['cifar-10-python.tar.gz']['md5'] == fx.md5(archive)
+    assert manifest['zca_eps'] == 0.01 and manifest['versions']['numpy'] == numpy.__version__
+    for name in PICKLES:
+        data = load_prepared(str(directory / name))
+        assert data.train_x.shape == (100, 3, 32, 32) and data.train_x.dtype == numpy.float32
+        assert data.test_x.shape == (30, 3, 32, 32) and data.test_y.dtype == numpy.int32
+        assert data.preprocessing == name[:-4] and data.dataset == 'cifar10'
+        assert list(data.train_y[:3]) == [0, 1, 2]
+    assert 'wrote' in result.stdout
+
+
+def test_prediction_transform_matches_stored_data(cifar10_run):
+    directory, archive, _ = cifar10_run
+    raw = numpy.concatenate([fx.images(20, i) for i in range(1, 6)])
+    test_raw = fx.images(30, 99)
+    for name in PREPROCESSINGS:
+        stored = load_prepared(str(directory / (name + '.pkl')))
+        numpy.testing.assert_allclose(preprocess_images(raw, str(directory), name),
+                                      stored.train_x, atol=1e-4)
+        numpy.testing.assert_allclose(preprocess_images(test_raw, str(directory), name),
+                                      stored.test_x, atol=1e-4)
+
+
+def test_rerun_is_noop_and_force_recomputes(cifar10_run):
+    directory, archive, _ = cifar10_run
+    before = _mtimes(directory)
+    again = fx.run_dataset_cli('--archive', archive, '--md5', fx.md5(archive),
+                               cwd=str(directory.parent))
+    assert again.returncode == 0 and 'up to date' in again.stdout
+    assert _mtimes(directory) == before
+    forced = fx.run_dataset_cli('--archive', archive, '--md5', fx.md5(archive), '--force',
+                                '--quiet', cwd=str(directory.parent))
+    assert forced.returncode == 0 and forced.stderr == ''
+    after = _mtimes(directory)
+    assert all(after[n] > before[n] for n in PICKLES)
+
+
+def test_changed_eps_or_tampered_file_recomputes(tmp_path):
+    archive = fx.cifar10_archive(str(tmp_path))
+    out = tmp_path / 'out'
+    args = ('--archive', archive, '--skip-verify', '--out', out)
+    assert fx.run_dataset_cli(*args).returncode == 0
+    result = fx.run_dataset_cli(*args, '--zca-eps', '0.1')
+    assert result.returncode == 0 and 'zca_eps changed' in result.stderr
+    assert json.loads((out / 'manifest.json').read_text())['zca_eps'] == 0.1
+    with open(out / 'image_zca.pkl', 'r+b') as f:  # flip one byte
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 1]))
+    result = fx.run_dataset_cli(*args, '--zca-eps', '0.1')
+    assert 'image_zca.pkl does not match' in result.stderr and result.returncode == 0
+    load_prepared(str(out / 'image_zca.pkl'))
+
+
+def test_cifar100_fine_and_coarse(tmp_path):
+    archive = fx.cifar100_archive(str(tmp_path))
+    result = fx.run_dataset_cli('--dataset', 'cifar100', '--archive', str(tmp_path),
+                                '--skip-verify', '--quiet', cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    directory = tmp_path / 'dataset' / 'cifar100'
+    fine = load_prepared(str(directory / 'image_norm.pkl'))
+    coarse = load_prepared(str(directory / 'image_norm.pkl'), coarse=True)
+    assert fine.train_x.shape == (60, 3, 32, 32) and len(fine.class_names) == 100
+    numpy.testing.assert_array_equal(coarse.train_y, fine.train_y // 5)
+    assert coarse.class_names[0] == 'coarse0'
+    manifest = json.loads((directory / 'manifest.json').read_text())
+    assert manifest['sources']['cifar-100-python.tar.gz']['md5'] == fx.md5(archive)
+    assert manifest['sources']['cifar-100-python.tar.gz']['md5_verified'] is False
+
+
+def test_mnist_idx_is_one_channel(tmp_path):
+    fx.idx_files(str(tmp_path / 'raw'))
+    result = fx.run_dataset_cli('--dataset', 'mnist', '--archive', tmp_path / 'raw',
+                                '--skip-verify', cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    data = load_prepared(str(tmp_path / 'dataset' / 'mnist'))  # directory -> image.pkl
+    assert data.train_x.shape == (80, 1, 28, 28) and data.test_x.shape == (20, 1, 28, 28)
+    assert data.class_names == [str(d) for d in range(10)] and data.preprocessing == 'image'
+    assert os.path.getsize(tmp_path / 'dataset' / 'mnist' / 'samples.png') > 1000
+
+
+def test_help_documents_every_flag():
+    result = fx.run_dataset_cli('--help')
+    assert result.returncode == 0
+    for flag in ('--dataset', '--archive', '--out', '--zca-eps', '--force', '--no-download',
+                 '--url', '--md5', '--skip-verify', '--retries', '--quiet'):
+        assert flag in result.stdout
