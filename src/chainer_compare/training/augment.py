@@ -4,7 +4,7 @@ Every transform is a pure function ``f(x, rng, ..., return_params=False)`` on
 a float32 NCHW array of NumPy or CuPy (``xp`` follows the input).  Random
 parameters are always drawn on the host from the ``numpy.random.RandomState``
 passed in (a few numbers per image) and then applied on the device with
-``xp`` gathers and masks, with no per-image Python loop.  So the RNG state is a
+``xp`` indexing and masks, with no per-image Python loop.  So the RNG state is a
 plain NumPy state that snapshots save for exact resume, and CPU and GPU draw
 the same parameters.  With ``return_params=True`` a transform returns
 ``(y, params)`` (a dict of NumPy arrays) and ``APPLY[name](x, params)``
@@ -30,28 +30,6 @@ def _check_batch(x):
     return chainer.backend.get_array_module(x)
 
 
-def _gather(x, rows, cols):
-    """``y[i, c, h, w] = x[i, c, rows[i, h, w], cols[i, h, w]]``, zero outside.
-
-    ``rows``/``cols`` are integer index arrays broadcastable to (N, H, W) on
-    the device of ``x``.  One flat ``take`` keeps this a single vectorized
-    gather on NumPy and CuPy alike.
-    """
-    xp = chainer.backend.get_array_module(x)
-    n, c, h, w = x.shape
-    # int32 indices halve the index traffic; masks stay on the small grids.
-    index = numpy.int32 if x.size < 2 ** 31 else numpy.int64
-    valid = ((rows >= 0) & (rows < h)) & ((cols >= 0) & (cols < w))
-    pixel = (xp.clip(rows, 0, h - 1).astype(index) * w
-             + xp.clip(cols, 0, w - 1).astype(index))
-    pixel = xp.broadcast_to(pixel, (n, h, w))
-    plane = (xp.arange(n * c, dtype=index) * (h * w)).reshape(n, c, 1, 1)
-    values = xp.take(xp.ascontiguousarray(x).ravel(), plane + pixel[:, None])
-    valid = xp.broadcast_to(valid, (n, h, w))[:, None]
-    return xp.where(valid, values, x.dtype.type(0))
-
-
-# ---------------------------------------------------------------- crop / shift
 def apply_crop(x, params):
     """Shift image i by (-dy[i], -dx[i]): ``y[.., r, c] = x[.., r+dy, c+dx]``.
 
@@ -73,11 +51,10 @@ def apply_crop(x, params):
 
 
 def random_crop(x, rng, pad=4, return_params=False):
-    """Random translation by up to ``pad`` pixels each way, zero fill (seed 004).
+    """Random shift by up to ``pad`` pixels each way, zero fill (seed 004).
 
-    Seed 004 draws offsets in [-4, 4] and mirrors; its loop clamps negative
-    offsets to 0 (shifting one way only).  Here both directions are used: the
-    usual "pad by 4, take a random 32x32 crop" of ResNet training.
+    Seed 004's loop clamps negative offsets to 0 (shifting one way only); here
+    both ways: the usual "pad by 4, random 32x32 crop" of ResNet training.
     """
     _check_batch(x)
     n = x.shape[0]
@@ -86,7 +63,6 @@ def random_crop(x, rng, pad=4, return_params=False):
     return _result(apply_crop(x, params), params, return_params)
 
 
-# ---------------------------------------------------------------------- mirror
 def apply_flip(x, params):
     """Mirror left-right the images whose ``params['flip']`` is true."""
     xp = _check_batch(x)
@@ -101,13 +77,10 @@ def random_flip(x, rng, return_params=False):
     return _result(apply_flip(x, params), params, return_params)
 
 
-# ------------------------------------------------------- erasing / cutout boxes
 def apply_boxes(x, params):
-    """Fill the box ``top, left, height, width`` of each image.
-
-    The fill is 0 (the dataset mean: the stored data are mean-subtracted), or
-    ``params['noise']`` (an N,C,H,W array) where present.  A zero-height box
-    leaves its image unchanged.
+    """Fill the box ``top, left, height, width`` of each image with 0 (the
+    dataset mean: stored data are mean-subtracted) or ``params['noise']``
+    (N,C,H,W) where present.  A zero-height box leaves its image unchanged.
     """
     xp = _check_batch(x)
     _, _, h, w = x.shape
@@ -192,7 +165,6 @@ def cutout(x, rng, size=None, return_params=False):
     return _result(apply_boxes(x, params), params, return_params)
 
 
-# -------------------------------------------------------------------- rotation
 def apply_rotation(x, params, interpolation='bilinear'):
     """Rotate image i by ``params['angle'][i]`` degrees about its centre.
 
@@ -211,20 +183,42 @@ def apply_rotation(x, params, interpolation='bilinear'):
     src_x = cos * xx - sin * yy + (w - 1) / 2.0
     src_y = sin * xx + cos * yy + (h - 1) / 2.0
     if interpolation == 'nearest':
-        return _gather(x, xp.floor(src_y + 0.5).astype(numpy.int64),
-                       xp.floor(src_x + 0.5).astype(numpy.int64))
+        return _sample(x, xp.floor(src_y + 0.5), xp.floor(src_x + 0.5), True)
     if interpolation != 'bilinear':
         raise ValueError("interpolation must be 'nearest' or 'bilinear'")
+    return _sample(x, src_y, src_x)
+
+
+def _sample(x, src_y, src_x, nearest=False):
+    """Sample each image at (N, H, W) float positions (bilinear), zero fill.
+
+    With a one-pixel zero border, every corner of a sample whose top-left
+    corner lies in [-1, H-1] x [-1, W-1] is inside the padded image, and any
+    other sample has all four corners outside (value 0).  So one flat index
+    serves the four corners (+1, +row, +row+1) and one mask the border.
+    ``nearest``: the positions are integers; take the top-left corner only.
+    """
+    xp = chainer.backend.get_array_module(x)
+    n, c, h, w = x.shape
     y0 = xp.floor(src_y)
     x0 = xp.floor(src_x)
+    valid = ((y0 >= -1) & (y0 <= h - 1) & (x0 >= -1) & (x0 <= w - 1))[:, None]
+    row = w + 2
+    index = numpy.int32 if n * c * (h + 2) * row < 2 ** 31 else numpy.int64
+    corner = ((xp.clip(y0, -1, h - 1) + 1).astype(index) * row
+              + (xp.clip(x0, -1, w - 1) + 1).astype(index))
+    plane = xp.arange(n * c, dtype=index).reshape(n, c, 1, 1) * ((h + 2) * row)
+    base = plane + corner[:, None]
+    flat = xp.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))).ravel()
+    zero = x.dtype.type(0)
+    if nearest:
+        return xp.where(valid, xp.take(flat, base), zero)
     fy = (src_y - y0)[:, None].astype(x.dtype)
     fx = (src_x - x0)[:, None].astype(x.dtype)
-    y0 = y0.astype(numpy.int64)
-    x0 = x0.astype(numpy.int64)
-    return ((_gather(x, y0, x0) * (1 - fx) + _gather(x, y0, x0 + 1) * fx)
-            * (1 - fy)
-            + (_gather(x, y0 + 1, x0) * (1 - fx)
-               + _gather(x, y0 + 1, x0 + 1) * fx) * fy)
+    top = xp.take(flat, base) * (1 - fx) + xp.take(flat, base + 1) * fx
+    bottom = (xp.take(flat, base + row) * (1 - fx)
+              + xp.take(flat, base + row + 1) * fx)
+    return xp.where(valid, top * (1 - fy) + bottom * fy, zero)
 
 
 def random_rotation(x, rng, max_degrees=15, interpolation='bilinear',
@@ -237,7 +231,6 @@ def random_rotation(x, rng, max_degrees=15, interpolation='bilinear',
     return _result(y, params, return_params)
 
 
-# -------------------------------------------------------------------- registry
 def identity(x, rng, return_params=False):
     """No augmentation (a copy, so callers may always own the result)."""
     return _result(x.copy(), {}, return_params)
