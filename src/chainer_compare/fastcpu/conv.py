@@ -1,0 +1,136 @@
+"""2-D convolution as a channels-last patch gather plus one GEMM per pass.
+
+Forward:          y[n,y,x,:]  = patches(x_pad) @ W_mat            (W_mat: (kh*kw*Cin, Cout))
+Backward weights: gW_mat      = patches(x_pad).T @ gy_mat          (patches kept from forward)
+Backward data:    stride 1 -> a convolution of gy (padded by k-1-pad) with the flipped
+                  kernel, i.e. one more gather + GEMM; stride > 1 -> gy_mat @ W_mat.T
+                  scattered back with kh*kw strided adds (col2im).
+"""
+import chainer
+import numpy
+
+from chainer_compare.fastcpu import _layout as L
+
+# Patch matrices larger than this are rebuilt in backward instead of being kept
+# alive between forward and backward (memory against one extra gather).
+KEEP_PATCHES_MAX_BYTES = 512 * 2 ** 20
+
+DOUBLE_BACKWARD_MESSAGE = (
+    'chainer_compare.fastcpu does not support double backward (gradients of '
+    'gradients); run with the fast CPU path off: '
+    "chainer.using_config('fast_cpu', False) or train.py --no-fast-cpu")
+
+
+class Convolution2D(chainer.function_node.FunctionNode):
+    """y = conv(x, W) + b for NCHW-shaped x (any memory layout), dilation 1, groups 1."""
+
+    def __init__(self, stride, pad):
+        self.sy, self.sx = L.pair(stride)
+        self.ph, self.pw = L.pair(pad)
+        self._patches = None
+
+    def forward(self, inputs):
+        self.retain_inputs((0, 1))
+        x, W = inputs[:2]
+        b = inputs[2] if len(inputs) == 3 else None
+        n, _, h, w = x.shape
+        c_out, _, kh, kw = W.shape
+        out_h = L.outsize(h, kh, self.sy, self.ph)
+        out_w = L.outsize(w, kw, self.sx, self.pw)
+        if out_h <= 0 or out_w <= 0:
+            raise ValueError('fastcpu.convolution_2d: kernel {}x{} with pad {} does not '
+                             'fit input {}x{}'.format(kh, kw, (self.ph, self.pw), h, w))
+        patches = self._patch_matrix(x, kh, kw, out_h, out_w)
+        y = patches @ weight_matrix(W)
+        if b is not None:
+            y += b
+        if patches.nbytes <= KEEP_PATCHES_MAX_BYTES:
+            self._patches = patches
+        return L.to_nchw_view(y.reshape(n, out_h, out_w, c_out)),
+
+    def _patch_matrix(self, x, kh, kw, out_h, out_w):
+        xp = L.padded_nhwc(x, (self.ph, self.pw), (self.ph, self.pw))
+        return L.patch_matrix(xp, kh, kw, self.sy, self.sx, out_h, out_w)
+
+    def backward(self, indexes, grad_outputs):
+        x, W = self.get_retained_inputs()
+        return Convolution2DGrad(self, indexes).apply((x, W, grad_outputs[0]))
+
+
+class Convolution2DGrad(chainer.function_node.FunctionNode):
+    """The gradients of :class:`Convolution2D` w.r.t. the inputs in ``indexes``."""
+
+    def __init__(self, conv, indexes):
+        self.conv = conv
+        self.indexes = tuple(indexes)
+
+    def forward(self, inputs):
+        x, W, gy = inputs
+        conv = self.conv
+        n, c_in, h, w = x.shape
+        c_out, _, kh, kw = W.shape
+        out_h, out_w = gy.shape[2:]
+        g = numpy.ascontiguousarray(L.nhwc(gy)).reshape(n * out_h * out_w, c_out)
+        grads = []
+        for i in self.indexes:
+            if i == 0:
+                grads.append(self._grad_x(g, W, x.shape, out_h, out_w))
+            elif i == 1:
+                patches = conv._patches
+                if patches is None:
+                    patches = conv._patch_matrix(x, kh, kw, out_h, out_w)
+                gw = (patches.T @ g).reshape(kh, kw, c_in, c_out)
+                grads.append(numpy.ascontiguousarray(gw.transpose(3, 2, 0, 1)))
+            else:
+                grads.append(g.sum(axis=0))
+        conv._patches = None  # free it as soon as backward has used it
+        return tuple(grads)
+
+    def _grad_x(self, g, W, x_shape, out_h, out_w):
+        conv = self.conv
+        n, c_in, h, w = x_shape
+        c_out, _, kh, kw = W.shape
+        if conv.sy == conv.sx == 1 and conv.ph < kh and conv.pw < kw:
+            # Stride 1: gx is gy (padded by k-1-pad) convolved with the flipped kernel.
+            qh, qw = kh - 1 - conv.ph, kw - 1 - conv.pw
+            if kh == kw == 1:
+                gcol = g
+            else:
+                gy_pad = numpy.zeros((n, out_h + 2 * qh, out_w + 2 * qw, c_out), g.dtype)
+                gy_pad[:, qh:qh + out_h, qw:qw + out_w] = g.reshape(n, out_h, out_w, c_out)
+                gcol = L.patch_matrix(gy_pad, kh, kw, 1, 1, h, w)
+            w_flip = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * c_out, c_in)
+            gx = (gcol @ w_flip).reshape(n, h, w, c_in)
+            return L.to_nchw_view(gx)
+        # Strided: col2im by scattered adds over the kh*kw kernel offsets.
+        gcol = (g @ weight_matrix(W).T).reshape(n, out_h, out_w, kh, kw, c_in)
+        gx_pad = numpy.zeros((n, h + 2 * conv.ph, w + 2 * conv.pw, c_in), g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                L.window(gx_pad, i, j, out_h, out_w, conv.sy, conv.sx)[...] += gcol[:, :, :, i, j]
+        gx = gx_pad[:, conv.ph:conv.ph + h, conv.pw:conv.pw + w]
+        return L.to_nchw_view(numpy.ascontiguousarray(gx))
+
+    def backward(self, indexes, grad_outputs):
+        raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
+
+
+def weight_matrix(W):
+    """(Cout, Cin, kh, kw) -> (kh*kw*Cin, Cout), the GEMM operand matching the patches."""
+    c_out, c_in, kh, kw = W.shape
+    return W.transpose(2, 3, 1, 0).reshape(kh * kw * c_in, c_out)
+
+
+def convolution_2d(x, W, b=None, stride=1, pad=0):
+    """Same as ``chainer.functions.convolution_2d`` (no dilation/groups), on NumPy arrays."""
+    x_shape, w_shape = _shape(x), _shape(W)
+    if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[1] != w_shape[1]:
+        raise ValueError('fastcpu.convolution_2d: expected x (N, C, H, W) and W (Cout, C, kh, kw); '
+                         'got x {} and W {}'.format(x_shape, w_shape))
+    inputs = (x, W) if b is None else (x, W, b)
+    y, = Convolution2D(stride, pad).apply(inputs)
+    return y
+
+
+def _shape(a):
+    return tuple(a.shape)

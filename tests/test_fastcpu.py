@@ -1,0 +1,330 @@
+"""The fast CPU convolution/pooling path against stock Chainer.
+
+Every variant passes ``chainer.gradient_check.check_backward`` in float64 and
+matches ``chainer.functions`` (outputs and all gradients) in float32, over the
+shapes the registered models use; a registry-wide test records every
+conv/pool call the models actually make and replays it against Chainer.
+"""
+import chainer
+import chainer.functions as F
+import numpy
+import pytest
+from chainer import gradient_check
+
+from chainer_compare import fastcpu
+from chainer_compare.fastcpu import conv as fast_conv
+from chainer_compare.models import create_model, list_models, ops
+
+# (name, in_channels, out_channels, size, ksize, stride, pad)
+CONV_CASES = [
+    ('cnn-conv1', 3, 64, 32, 5, 1, 2),
+    ('cnn-conv2', 64, 64, 16, 5, 1, 2),
+    ('cnn-conv3', 64, 128, 8, 5, 1, 2),
+    ('mnist-conv1', 1, 64, 28, 5, 1, 2),
+    ('vgg-3x3', 64, 64, 16, 3, 1, 1),
+    ('vgg-3x3-odd', 128, 256, 7, 3, 1, 1),
+    ('residual-s1', 16, 16, 32, 3, 1, 1),
+    ('residual-s2', 16, 32, 32, 3, 2, 1),
+    ('residual-s2-odd', 32, 64, 13, 3, 2, 1),
+    ('allconv-1x1', 192, 10, 8, 1, 1, 0),
+    ('allconv-s2', 96, 96, 16, 3, 2, 1),
+    ('keras-valid', 32, 64, 26, 3, 1, 0),
+    ('1x1-stride2', 8, 16, 9, 1, 2, 0),
+]
+# (name, size, ksize, stride, pad, cover_all)
+MAX_POOL_CASES = [
+    ('cnn-3x3s2-32', 32, 3, 2, 0, True),
+    ('cnn-3x3s2-16', 16, 3, 2, 0, True),
+    ('cnn-3x3s2-8', 8, 3, 2, 0, True),
+    ('cnn-3x3s2-7', 7, 3, 2, 0, True),
+    ('2x2-cover', 7, 2, 2, 0, True),
+    ('2x2-floor', 7, 2, 2, 0, False),
+    ('2x2-even', 16, 2, None, 0, True),
+    ('3x3s2-pad', 9, 3, 2, 1, False),
+    ('3x3s2-pad-cover', 8, 3, 2, 1, True),
+    ('3x3s3-pad', 9, 3, 3, 1, True),
+]
+# (name, size, ksize, stride, pad)
+AVG_POOL_CASES = [
+    ('global-8', 8, 8, None, 0),
+    ('global-7', 7, 7, None, 0),
+    ('shortcut-1x1s2', 32, 1, 2, 0),
+    ('shortcut-1x1s2-odd', 7, 1, 2, 0),
+    ('3x3s2-pad', 9, 3, 2, 1),
+    ('2x2', 8, 2, None, 0),
+]
+
+
+def ids(cases):
+    return [case[0] for case in cases]
+
+
+def assert_close(actual, expected, rtol=1e-4):
+    expected = numpy.asarray(expected)
+    atol = rtol * (1.0 + float(numpy.abs(expected).max()))
+    numpy.testing.assert_allclose(numpy.asarray(actual), expected, rtol=rtol, atol=atol)
+
+
+def distinct_values(shape, rng, dtype):
+    """Inputs whose entries differ by >= 0.5, so max pooling has no ties."""
+    values = rng.permutation(int(numpy.prod(shape))).astype(dtype) * 0.5
+    return values.reshape(shape) - values.mean()
+
+
+def compare_with_chainer(fast_fn, stock_fn, arrays, seed=0):
+    """Forward and backward of both on copies of ``arrays``; outputs and grads agree."""
+    rng = numpy.random.RandomState(seed)
+    fast_vars = [chainer.Variable(a.copy()) for a in arrays]
+    stock_vars = [chainer.Variable(a.copy()) for a in arrays]
+    y_fast, y_stock = fast_fn(*fast_vars), stock_fn(*stock_vars)
+    assert y_fast.shape == y_stock.shape
+    assert y_fast.dtype == y_stock.dtype
+    assert_close(y_fast.array, y_stock.array)
+    gy = rng.standard_normal(y_stock.shape).astype(y_stock.dtype)
+    y_fast.grad, y_stock.grad = gy.copy(), gy.copy()
+    y_fast.backward()
+    y_stock.backward()
+    for fast_var, stock_var in zip(fast_vars, stock_vars):
+        assert fast_var.grad.shape == stock_var.grad.shape
+        assert_close(fast_var.grad, stock_var.grad)
+
+
+def conv_arrays(c_in, c_out, size, ksize, dtype, n=2, seed=0):
+    rng = numpy.random.RandomState(seed)
+    x = rng.standard_normal((n, c_in, size, size)).astype(dtype)
+    W = (rng.standard_normal((c_out, c_in, ksize, ksize)) /
+         numpy.sqrt(c_in * ksize * ksize)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    return x, W, b
+
+
+# --- convolution ----------------------------------------------------------
+
+@pytest.mark.parametrize('case', CONV_CASES, ids=ids(CONV_CASES))
+@pytest.mark.parametrize('with_bias', [True, False], ids=['bias', 'nobias'])
+def test_convolution_matches_chainer(case, with_bias):
+    _, c_in, c_out, size, ksize, stride, pad = case
+    x, W, b = conv_arrays(c_in, c_out, size, ksize, numpy.float32)
+    arrays = (x, W, b) if with_bias else (x, W)
+    compare_with_chainer(
+        lambda *v: fastcpu.convolution_2d(*v, stride=stride, pad=pad),
+        lambda *v: F.convolution_2d(*v, stride=stride, pad=pad), arrays)
+
+
+@pytest.mark.parametrize('case', CONV_CASES, ids=ids(CONV_CASES))
+def test_convolution_gradient_check(case):
+    _, c_in, c_out, size, ksize, stride, pad = case
+    # Fewer channels than the model layer: the numerical check is O(size of input).
+    c_in, c_out = min(c_in, 6), min(c_out, 5)
+    x, W, b = conv_arrays(c_in, c_out, size, ksize, numpy.float64)
+    out_size = (size + 2 * pad - ksize) // stride + 1
+    gy = numpy.random.RandomState(1).standard_normal((2, c_out, out_size, out_size))
+    gradient_check.check_backward(
+        lambda *v: fastcpu.convolution_2d(*v, stride=stride, pad=pad),
+        (x, W, b), gy, eps=1e-3, atol=1e-6, rtol=1e-5)
+
+
+def test_convolution_accepts_any_input_layout():
+    x, W, b = conv_arrays(4, 6, 9, 3, numpy.float32)
+    expected = F.convolution_2d(x, W, b, pad=1).array
+    channels_last = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    strided = numpy.repeat(x, 2, axis=3)[:, :, :, ::2]
+    for variant in (channels_last, strided):
+        assert_close(fastcpu.convolution_2d(variant, W, b, pad=1).array, expected)
+
+
+def test_convolution_output_is_channels_last_view():
+    # Why consecutive fast layers need no layout conversion.
+    x, W, b = conv_arrays(4, 6, 9, 3, numpy.float32)
+    y = fastcpu.convolution_2d(x, W, b, pad=1).array
+    assert y.shape == (2, 6, 9, 9)
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def test_convolution_without_input_gradient_skips_it():
+    x, W, b = conv_arrays(3, 4, 8, 3, numpy.float32)
+    x_var = chainer.Variable(x, requires_grad=False)
+    W_var, b_var = chainer.Variable(W), chainer.Variable(b)
+    y = fastcpu.convolution_2d(x_var, W_var, b_var, pad=1)
+    F.sum(y * y).backward()
+    assert x_var.grad is None
+    stock = F.convolution_2d(x, chainer.Variable(W), b, pad=1)
+    assert_close(y.array, stock.array)
+    assert W_var.grad.shape == W.shape and b_var.grad.shape == b.shape
+
+
+def test_convolution_rebuilds_patches_when_not_kept(monkeypatch):
+    monkeypatch.setattr(fast_conv, 'KEEP_PATCHES_MAX_BYTES', 0)
+    x, W, b = conv_arrays(4, 6, 9, 3, numpy.float32)
+    compare_with_chainer(lambda *v: fastcpu.convolution_2d(*v, pad=1),
+                         lambda *v: F.convolution_2d(*v, pad=1), (x, W, b))
+
+
+def test_convolution_backward_twice_gives_same_gradient():
+    x, W, b = conv_arrays(3, 4, 8, 3, numpy.float32)
+    W_var = chainer.Variable(W)
+    y = F.sum(fastcpu.convolution_2d(x, W_var, b, pad=1) ** 2)
+    y.backward()
+    first = W_var.grad.copy()
+    W_var.cleargrad()
+    y.backward()
+    assert_close(W_var.grad, first)
+
+
+def test_convolution_bad_shapes_are_a_clear_error():
+    x, W, _ = conv_arrays(3, 4, 8, 3, numpy.float32)
+    with pytest.raises(ValueError, match='expected x'):
+        fastcpu.convolution_2d(x[:, :2], W)
+    with pytest.raises(ValueError, match='does not fit'):
+        fastcpu.convolution_2d(x[:, :, :2, :2], W)
+
+
+# --- pooling --------------------------------------------------------------
+
+@pytest.mark.parametrize('case', MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+def test_max_pooling_matches_chainer(case):
+    _, size, ksize, stride, pad, cover_all = case
+    x = numpy.random.RandomState(0).standard_normal((2, 5, size, size)).astype(numpy.float32)
+    x[0, 0, :3, :3] = 1.0  # ties: the first maximum in the window gets the gradient
+    compare_with_chainer(
+        lambda v: fastcpu.max_pooling_2d(v, ksize, stride, pad, cover_all=cover_all),
+        lambda v: F.max_pooling_2d(v, ksize, stride, pad, cover_all=cover_all), (x,))
+
+
+@pytest.mark.parametrize('case', MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
+def test_max_pooling_gradient_check(case):
+    _, size, ksize, stride, pad, cover_all = case
+    rng = numpy.random.RandomState(0)
+    x = distinct_values((2, 3, size, size), rng, numpy.float64)
+    y = F.max_pooling_2d(x, ksize, stride, pad, cover_all=cover_all)
+    gy = rng.standard_normal(y.shape)
+    gradient_check.check_backward(
+        lambda v: fastcpu.max_pooling_2d(v, ksize, stride, pad, cover_all=cover_all),
+        x, gy, eps=1e-3, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('case', AVG_POOL_CASES, ids=ids(AVG_POOL_CASES))
+def test_average_pooling_matches_chainer(case):
+    _, size, ksize, stride, pad = case
+    x = numpy.random.RandomState(0).standard_normal((2, 5, size, size)).astype(numpy.float32)
+    compare_with_chainer(lambda v: fastcpu.average_pooling_2d(v, ksize, stride, pad),
+                         lambda v: F.average_pooling_2d(v, ksize, stride, pad), (x,))
+
+
+@pytest.mark.parametrize('case', AVG_POOL_CASES, ids=ids(AVG_POOL_CASES))
+def test_average_pooling_gradient_check(case):
+    _, size, ksize, stride, pad = case
+    rng = numpy.random.RandomState(0)
+    x = rng.standard_normal((2, 3, size, size))
+    gy = rng.standard_normal(F.average_pooling_2d(x, ksize, stride, pad).shape)
+    gradient_check.check_backward(
+        lambda v: fastcpu.average_pooling_2d(v, ksize, stride, pad),
+        x, gy, eps=1e-3, atol=1e-6, rtol=1e-5)
+
+
+def test_average_pooling_divides_by_full_window_including_padding():
+    x = numpy.ones((1, 1, 3, 3), numpy.float32)
+    y = fastcpu.average_pooling_2d(x, 3, 1, 1).array
+    assert y[0, 0, 0, 0] == pytest.approx(4 / 9)  # corner: 4 real pixels of 9
+    assert y[0, 0, 1, 1] == pytest.approx(1.0)
+
+
+def test_max_pooling_cover_all_shape_matches_seed_cnn():
+    # Seed 004's CNN: 32 -> 16 -> 8 -> 4 with 3x3 stride-2 pooling and cover_all.
+    h = numpy.zeros((1, 2, 32, 32), numpy.float32)
+    for expected in (16, 8, 4):
+        h = fastcpu.max_pooling_2d(h, 3, 2).array
+        assert h.shape[2:] == (expected, expected)
+
+
+# --- double backward, dispatch, registered models --------------------------
+
+@pytest.mark.parametrize('fn', [
+    lambda x, W: fastcpu.convolution_2d(x, W, pad=1),
+    lambda x, W: fastcpu.max_pooling_2d(x, 3, 2),
+    lambda x, W: fastcpu.average_pooling_2d(x, 2),
+], ids=['conv', 'max', 'avg'])
+def test_double_backward_raises_clear_error(fn):
+    x, W, _ = conv_arrays(3, 3, 6, 3, numpy.float32)
+    x_var = chainer.Variable(x)
+    y = F.sum(fn(x_var, W) ** 2)
+    gx, = chainer.grad([y], [x_var], enable_double_backprop=True)
+    with pytest.raises(NotImplementedError, match='double backward.*fast_cpu'):
+        F.sum(gx).backward()
+
+
+def test_ops_dispatch_follows_fast_cpu_switch():
+    x, W, b = conv_arrays(3, 4, 8, 3, numpy.float32)
+    with chainer.using_config('fast_cpu', True):
+        assert isinstance(ops.convolution_2d(x, W, b, pad=1).creator, fast_conv.Convolution2D)
+        assert type(ops.max_pooling_2d(x, 2).creator).__module__.startswith('chainer_compare')
+    with chainer.using_config('fast_cpu', False):
+        assert not isinstance(ops.convolution_2d(x, W, b, pad=1).creator,
+                              fast_conv.Convolution2D)
+        assert type(ops.max_pooling_2d(x, 2).creator).__module__.startswith('chainer.')
+
+
+def record_model_calls(monkeypatch, name, in_channels, size):
+    """Every (function, input shape, args) the model sends to fastcpu in one training step."""
+    calls = {}
+    for fn_name in ('convolution_2d', 'max_pooling_2d', 'average_pooling_2d'):
+        original = getattr(fastcpu, fn_name)
+
+        def recorder(x, *args, _fn_name=fn_name, _original=original, **kwargs):
+            extra = tuple(a.shape if hasattr(a, 'shape') else a for a in args)
+            key = (_fn_name, x.shape[1:], repr(extra), repr(sorted(kwargs.items())))
+            calls.setdefault(key, (_fn_name, x.shape[1:], args, kwargs))
+            return _original(x, *args, **kwargs)
+        monkeypatch.setattr(fastcpu, fn_name, recorder)
+    numpy.random.seed(0)
+    model = create_model(name, in_channels=in_channels, image_size=size, n_classes=10,
+                         res_depth=1)
+    x = numpy.random.standard_normal((2, in_channels, size, size)).astype(numpy.float32)
+    with chainer.using_config('train', True), chainer.using_config('fast_cpu', True):
+        F.sum(model(x)).backward()
+    monkeypatch.undo()
+    return list(calls.values())
+
+
+@pytest.mark.parametrize('name', list_models())
+@pytest.mark.parametrize('in_channels,size', [(3, 32), (1, 28)], ids=['cifar', 'mnist'])
+def test_every_call_of_registered_models_matches_chainer(monkeypatch, name, in_channels, size):
+    calls = record_model_calls(monkeypatch, name, in_channels, size)
+    assert any(fn == 'convolution_2d' for fn, _, _, _ in calls), 'model did not use ops'
+    rng = numpy.random.RandomState(0)
+    for fn_name, in_shape, args, kwargs in calls:
+        x = rng.standard_normal((1,) + tuple(in_shape)).astype(numpy.float32)
+        if fn_name == 'convolution_2d':
+            W = args[0]
+            W = W.array if isinstance(W, chainer.Variable) else W
+            b = args[1] if len(args) > 1 else kwargs.get('b')
+            arrays = (x, W.copy()) if b is None else (x, W.copy(), numpy.asarray(
+                b.array if isinstance(b, chainer.Variable) else b).copy())
+            compare_with_chainer(lambda *v: fastcpu.convolution_2d(*v, **kwargs),
+                                 lambda *v: F.convolution_2d(*v, **kwargs), arrays)
+        else:
+            compare_with_chainer(
+                lambda v: getattr(fastcpu, fn_name)(v, *args, **kwargs),
+                lambda v: getattr(F, fn_name)(v, *args, **kwargs), (x,))
+
+
+@pytest.mark.parametrize('name', ['cnn', 'cnnbn', 'residual'])
+def test_model_gradients_equal_with_fast_path_on_and_off(name):
+    numpy.random.seed(0)
+    model = create_model(name, in_channels=3, image_size=32, n_classes=10, res_depth=1)
+    rng = numpy.random.RandomState(1)
+    x = rng.standard_normal((4, 3, 32, 32)).astype(numpy.float32)
+    t = rng.randint(0, 10, size=4).astype(numpy.int32)
+    results = []
+    for fast in (True, False):
+        model.cleargrads()
+        numpy.random.seed(2)  # same dropout masks
+        with chainer.using_config('train', True), chainer.using_config('fast_cpu', fast):
+            loss = F.softmax_cross_entropy(model(x), t)
+            loss.backward()
+        results.append((float(loss.array),
+                        {path: p.grad.copy() for path, p in model.namedparams()}))
+    (loss_fast, grads_fast), (loss_stock, grads_stock) = results
+    assert loss_fast == pytest.approx(loss_stock, rel=1e-4)
+    for path, grad in grads_stock.items():
+        assert_close(grads_fast[path], grad, rtol=2e-3)
