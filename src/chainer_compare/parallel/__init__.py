@@ -9,6 +9,6 @@ from chainer_compare.parallel.comm import (  # noqa: F401
     COMMUNICATOR_HELP, COMMUNICATORS, abort_on_error, broadcast, crash_hook,
     create_communicator, describe, is_root, rank_seed, select_device)
 from chainer_compare.parallel.distribute import (  # noqa: F401
-    average_bn_statistics, multi_node_evaluator, multi_node_optimizer, scatter,
-    start_from_same_weights)
+    aggregate_observations, average_bn_statistics, multi_node_evaluator,
+    multi_node_optimizer, scatter, start_from_same_weights)
 from chainer_compare.parallel.snapshot import MultiRankSnapshot, load_snapshot  # noqa: F401

@@ -9,6 +9,7 @@ below accepts it and then does what a plain run does.
 """
 import contextlib
 import os
+import signal
 import sys
 import traceback
 
@@ -109,7 +110,10 @@ def rank_seed(seed, comm):
 
 def broadcast(comm, value):
     """Rank 0's ``value`` on every rank (e.g. the run directory it chose)."""
-    return value if comm is None else comm.bcast_obj(value, root=0)
+    if comm is None:
+        return value
+    # ChainerMN's bcast_obj insists that the other ranks pass None.
+    return comm.bcast_obj(value if comm.rank == 0 else None, root=0)
 
 
 def describe(comm):
@@ -120,24 +124,28 @@ def describe(comm):
             'ranks_per_node': comm.intra_size}
 
 
-# A test-only hook: CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration> makes
-# that rank raise at that iteration, so the tests can check that one failing
-# rank ends the whole job.  Unset (always, outside tests) it does nothing.
+# A test-only hook: CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration>[:kill]
+# makes that rank raise (or SIGKILL itself) at that iteration, so the tests can
+# check that one failing rank ends the whole job.  Unset (always, outside
+# tests) it does nothing.
 CRASH_ENV = 'CHAINER_COMPARE_TEST_CRASH_RANK'
 
 
 def crash_hook(comm):
-    """A trainer extension for the crash test, or None when the variable is unset."""
+    """A trainer extension for the crash tests, or None when the variable is unset."""
     spec = os.environ.get(CRASH_ENV)
     if comm is None or not spec:
         return None
-    rank, iteration = (int(v) for v in spec.split(':'))
-    if rank != comm.rank:
+    rank, iteration, *how = spec.split(':')
+    if int(rank) != comm.rank:
         return None
 
     def crash(trainer):
-        if trainer.updater.iteration >= iteration:
-            raise RuntimeError('test crash requested by {}={}'.format(CRASH_ENV, spec))
+        if trainer.updater.iteration < int(iteration):
+            return
+        if how == ['kill']:
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError('test crash requested by {}={}'.format(CRASH_ENV, spec))
     return crash
 
 

@@ -91,6 +91,52 @@ def average_bn_statistics(model, comm):
     return chainermn.extensions.AllreducePersistent(model, comm)
 
 
+def aggregate_observations(comm, mean_keys=('main/loss', 'main/accuracy', 'main/error'),
+                           sum_keys=('images_per_s',)):
+    """Extensions making the logged training values global instead of rank 0's own.
+
+    Each rank reports the loss/accuracy of its own mini-batch; ChainerMN's
+    ``ObservationAggregator`` replaces them every iteration by the mean over
+    ranks (a few bytes per iteration), so the log's training curves are those
+    of the whole global batch.  ``sum_keys`` (the per-epoch throughput) are
+    summed over ranks once per epoch.  Register them after the extensions
+    that report these keys; every key must be reported on every rank at
+    that trigger.  Returns ``(extension, name)`` pairs.
+    """
+    if comm is None or comm.size == 1:
+        return []
+    aggregator = _host_aggregator_class()
+    pairs = [(aggregator(comm, key), 'aggregate ' + key) for key in mean_keys]
+    pairs += [(aggregator(comm, key, comm_trigger=(1, 'epoch'),
+                          aggregator=_sum_over_ranks), 'aggregate ' + key)
+              for key in sum_keys]
+    return pairs
+
+
+def _host_aggregator_class():
+    from chainermn.extensions import ObservationAggregator
+
+    class HostObservationAggregator(ObservationAggregator):
+        """ObservationAggregator fed host arrays instead of Variables.
+
+        ChainerMN 7.8.1 moves a Variable with ``to_device('native')``, which
+        needs ChainerX (not built into the chainer wheel); a plain host array
+        of the same value avoids that path.
+        """
+
+        def compute_summary(self, trainer):
+            value = trainer.observation.get(self.original_key)
+            if isinstance(value, chainer.Variable):
+                trainer.observation[self.original_key] = chainer.backends.cuda.to_cpu(value.array)
+            return super().compute_summary(trainer)
+
+    return HostObservationAggregator
+
+
+def _sum_over_ranks(values_per_rank):
+    return sum(sum(values, 0.0) for values in values_per_rank)
+
+
 def _float_persistents(model):
     for link in model.links():
         for name in link._persistent:

@@ -5,7 +5,7 @@ optimizer keeps them so) and rank 0 alone holds the logs, but each rank
 iterates over its own share of the data with its own shuffled order and its
 own random generators (augmentation, dropout).  So the file is a normal
 Chainer trainer snapshot of rank 0 (``chainer.serializers.load_npz`` reads it
-in a single process too) plus, under ``ranks/<r>/``, every rank's trainer
+in a single process too) plus, under ``ranks/<r>/``, every other rank's trainer
 state without the model and optimizer (iterator positions and orders, random
 states, counters), gathered to rank 0.
 
@@ -56,13 +56,15 @@ class MultiRankSnapshot(chainer.training.Extension):
         self.filename = filename
 
     def __call__(self, trainer):
-        states = self.comm.gather_obj(_rank_state(trainer), root=0)
+        # Rank 0's own state is the file's main part; the others' go under ranks/.
+        mine = _rank_state(trainer) if self.comm.rank else None
+        states = self.comm.gather_obj(mine, root=0)
         if self.comm.rank != 0:
             return
         ser = DictionarySerializer()
         ser.save(trainer)
         arrays = dict(ser.target)
-        for rank, state in enumerate(states):
+        for rank, state in enumerate(states[1:], 1):
             for key, value in state.items():
                 arrays['ranks/{}/{}'.format(rank, key)] = value
         none_keys = [key for key, value in arrays.items() if getattr(value, 'dtype', None) == object]
@@ -105,7 +107,7 @@ def load_snapshot(trainer, path, comm):
                         'share of the data)'.format(path, saved_size, comm.size,
                                                     saved_size))
     chainer.serializers.NpzDeserializer(npz).load(trainer)
-    if RANKS_KEY in npz:  # absent in a single-process snapshot resumed by 1 rank
+    if comm.rank > 0:
         # Then this rank's own iterators and random states over the shared ones
         # (non-strict: the model and optimizer are not repeated per rank).
         NpzDeserializer(npz, path='ranks/{}/'.format(comm.rank), strict=False).load(trainer)
