@@ -14,6 +14,7 @@ import sys
 import chainer
 import numpy
 
+from chainer_compare.errors import UserError
 from chainer_compare.training import device as device_module
 from chainer_compare.training import metadata, rundir, split
 from chainer_compare.training.build import build_trainer, load_snapshot
@@ -114,6 +115,10 @@ def _train(args, comm):
     gpu = _parallel().select_device(comm, args.gpu) if comm is not None else args.gpu
     device = device_module.get_device(gpu)
     chainer.global_config.fast_cpu = bool(args.fast_cpu)
+    if not os.path.exists(args.dataset):
+        raise UserError('-d/--dataset {}: no such file or directory; prepare the data with '
+                        'python src/dataset.py, or give a prepared pickle or dataset '
+                        'directory'.format(args.dataset))
     data = load_prepared(args.dataset)
     train_set, valid_set, test_set, split_info = split.make_datasets(data, not args.no_valid_data)
     run_dir, meta = _prepare_run_dir(args, data, split_info, comm, root)
