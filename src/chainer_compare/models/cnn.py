@@ -58,9 +58,10 @@ class CNN(_SeedCNN):
 class CNNBN(_SeedCNN):
     """Seed 004's ``CNNBN``: ``cnn`` with BatchNormalization after every convolution.
 
-    Source: seed 004 (Chainer CIFAR-10 study).  Reported: 12.40% test error on
-    CIFAR-10 (mean-subtracted), 12.27% with contrast normalization + ZCA;
-    Adam, batch 128, 300 epochs, lr ×0.1 every 100, crop+mirror augmentation.
+    Source: seed 004, trained exactly like ``cnn``.  Reported test error on
+    CIFAR-10: 12.40% (mean-subtracted input), 12.27% (contrast normalization
+    + ZCA), the study's evidence that batch normalization alone cuts the
+    error by a third.
     """
 
     batchnorm = True

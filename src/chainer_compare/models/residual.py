@@ -90,7 +90,7 @@ class ResidualBlock(chainer.Chain):
             xp = chainer.backend.get_array_module(x)
             if random_uniform(xp) < self.skip_ratio:
                 # The input is a ReLU output, so this equals relu(shortcut).
-                return shortcut
+                return chainer.as_variable(shortcut)
         h = F.relu(self.bn1(self.conv1(x)))
         h = self.bn2(self.conv2(h))
         if not train and self.skip_ratio > 0:
