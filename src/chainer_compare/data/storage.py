@@ -160,6 +160,9 @@ def load_prepared(path, coarse=False):
     ``coarse=True`` reads CIFAR-100's coarse labels (``label_coarse.pkl``).
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UserError('{}: not found; prepare the dataset first: python src/dataset.py '
+                        '(see --help for --dataset and --out)'.format(path))
     if os.path.isdir(path):
         directory, name = path, 'image'
     else:

@@ -1,0 +1,81 @@
+"""Properties of the preprocessing math, on small synthetic data."""
+import numpy
+import pytest
+
+from chainer_compare.data import preprocess as P
+
+
+def _correlated(n, shape, seed):
+    """Images with strongly correlated pixels (like real ones), as float32 0..255."""
+    rng = numpy.random.RandomState(seed)
+    d = int(numpy.prod(shape))
+    mix = rng.randn(d, d).astype(numpy.float32) * rng.rand(d).astype(numpy.float32) ** 3
+    x = rng.randn(n, d).astype(numpy.float32) @ mix * 10 + rng.randn(n, d) * 10 + 128
+    return numpy.clip(x, 0, 255).astype(numpy.uint8).reshape((n,) + shape)
+
+
+def test_scalar_mean_is_over_all_training_pixels():
+    x = _correlated(50, (3, 4, 4), 0)
+    assert P.scalar_mean(x).dtype == numpy.float32
+    assert P.scalar_mean(x) == pytest.approx(x.astype(numpy.float64).mean(), rel=1e-6)
+    out = P.subtract_mean(x, P.scalar_mean(x))
+    assert out.dtype == numpy.float32 and abs(out.mean()) < 1e-3
+
+
+def test_contrast_normalization_unit_std_per_image():
+    x = _correlated(300, (3, 5, 5), 1)
+    x[7] = 42  # a flat image must not become NaN
+    out = P.contrast_normalize(x)
+    flat = out.reshape(len(out), -1).astype(numpy.float64)
+    assert out.dtype == numpy.float32 and out.shape == x.shape
+    numpy.testing.assert_allclose(flat.mean(axis=1), 0, atol=1e-5)
+    std = flat.std(axis=1)
+    numpy.testing.assert_allclose(numpy.delete(std, 7), 1, atol=1e-5)
+    assert numpy.all(flat[7] == 0)
+
+
+@pytest.mark.parametrize('base', ['image', 'image_norm'])
+def test_zca_whitens_training_data(base):
+    x = _correlated(2000, (3, 4, 4), 2)
+    stats = {'mean': P.scalar_mean(x), 'contrast_eps': P.CONTRAST_EPS}
+    train = P.base_transform(x, stats, base)
+    zca = P.zca_fit(train, zca_eps=1e-5)
+    assert zca['W'].dtype == numpy.float32 and zca['mean'].shape == (48,)
+    numpy.testing.assert_allclose(zca['W'], zca['W'].T, atol=1e-4)  # ZCA: symmetric W
+    white = P.zca_apply(train.copy(), zca).reshape(len(x), -1).astype(numpy.float64)
+    cov = numpy.cov(white, rowvar=False, bias=True)
+    if base == 'image_norm':  # contrast norm removes one dimension (per-image mean)
+        eig = numpy.linalg.eigvalsh(cov)
+        assert eig[0] < 1e-2
+        numpy.testing.assert_allclose(eig[1:], 1, atol=2e-2)
+    else:
+        numpy.testing.assert_allclose(cov, numpy.eye(48), atol=2e-2)
+    numpy.testing.assert_allclose(white.mean(axis=0), 0, atol=1e-3)
+
+
+def test_zca_eps_is_relative_to_mean_variance():
+    x = P.subtract_mean(_correlated(500, (1, 4, 4), 3), 128)
+    a = P.zca_fit(x, 0.1)
+    b = P.zca_fit(x * 10, 0.1)  # scale-free: same whitening of the scaled data
+    assert b['eps'] == pytest.approx(a['eps'] * 100, rel=1e-4)
+    numpy.testing.assert_allclose(b['W'] * 10, a['W'], rtol=1e-3, atol=1e-4)
+
+
+def test_gram_path_equals_covariance_path_when_n_below_d():
+    x = P.subtract_mean(_correlated(30, (2, 5, 5), 4), 128)
+    cov = P.zca_fit(x, 0.01, method='covariance')
+    gram = P.zca_fit(x, 0.01)  # N=30 < D=50 picks the N x N Gram matrix
+    assert gram['eps'] == pytest.approx(cov['eps'], rel=1e-4)
+    numpy.testing.assert_allclose(gram['W'], cov['W'], atol=2e-4 * abs(cov['W']).max())
+
+
+def test_statistics_come_from_training_split_only():
+    train = _correlated(400, (3, 4, 4), 5)
+    stats = {'mean': P.scalar_mean(train), 'contrast_eps': P.CONTRAST_EPS, 'zca': {}}
+    for base in ('image', 'image_norm'):
+        stats['zca'][base + '_zca'] = P.zca_fit(P.base_transform(train, stats, base))
+    test = _correlated(7, (3, 4, 4), 6)
+    for name in P.PREPROCESSINGS:  # each test image is transformed independently
+        whole = P.transform(test, stats, name)
+        one = P.transform(test[3:4], stats, name)
+        numpy.testing.assert_allclose(whole[3:4], one, rtol=1e-5, atol=1e-4)
