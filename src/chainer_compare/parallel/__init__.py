@@ -12,3 +12,4 @@ from chainer_compare.parallel.distribute import (  # noqa: F401
     aggregate_observations, average_bn_statistics, multi_node_evaluator,
     multi_node_optimizer, scatter, start_from_same_weights)
 from chainer_compare.parallel.snapshot import MultiRankSnapshot, load_snapshot  # noqa: F401
+from chainer_compare.parallel.agreement import interrupt_guard, updater_class  # noqa: F401

@@ -100,7 +100,9 @@ def build_trainer(args, model, datasets, device, run_dir, comm=None):
     order = chainer.iterators.ShuffleOrderSampler(rngs['shuffle'])
     train_iter = chainer.iterators.SerialIterator(train, args.batch_size, order_sampler=order)
     aug = augment.build_augmentation(augment.parse_augment(args.augment))
-    updater = TrainingUpdater(train_iter, optimizer, device, augment=aug, rng=rngs['augment'])
+    # Under MPI the NaN-loss stop is agreed by all ranks (parallel.agreement).
+    updater_class = parallel.updater_class(comm) if parallel else TrainingUpdater
+    updater = updater_class(train_iter, optimizer, device, augment=aug, rng=rngs['augment'])
     trainer = chainer.training.Trainer(updater, (args.iter, 'epoch'), out=run_dir)
 
     for ext in _lr_extensions(args, optimizer):
@@ -114,19 +116,23 @@ def build_trainer(args, model, datasets, device, run_dir, comm=None):
     trainer.extend(_evaluator(test, target, device, args.batch_size, comm), name='test')
     trainer.extend(X.ParamsFinite(model))
     trainer.extend(X.Throughput())
+    if parallel:  # log the global batch's loss/error and all ranks' images/s
+        for ext, name in parallel.aggregate_observations(comm):
+            trainer.extend(ext, name=name)
     best = X.BestModel(model, os.path.join(run_dir, rundir.MODEL_BEST),
                        use_validation=valid is not None, save=root)
     trainer.extend(best)
-    guard = X.InterruptGuard()
-    if parallel:
+    if parallel:  # the guard stops all ranks together (parallel.agreement)
+        guard = parallel.interrupt_guard(comm)
         trainer.extend(parallel.MultiRankSnapshot(comm, filename=X.SNAPSHOT), trigger=(1, 'epoch'))
         crash = parallel.crash_hook(comm)
         if crash is not None:
             trainer.extend(crash, trigger=(1, 'iteration'))
     else:
+        guard = X.InterruptGuard()
         trainer.extend(E.snapshot(filename=X.SNAPSHOT, writer=X.AtomicWriter()),
                        trigger=(1, 'epoch'))
-        trainer.extend(guard)  # SIGINT/SIGTERM snapshots: single process only
+    trainer.extend(guard)
     if root:
         _report_extensions(trainer, valid is not None)
     return trainer, {'target': target, 'updater': updater, 'best': best, 'guard': guard}

@@ -40,7 +40,10 @@ def build_parser():
       help='GPU id to train on with CuPy; -1 (default) trains on the CPU')
     a('-m', '--model', default='cnn',
       help='model name from the registry (default: cnn); an unknown name lists them')
-    a('-b', '--batch_size', type=int, default=128, help='minibatch size (default: 128)')
+    a('-b', '--batch_size', type=int, default=128,
+      help='minibatch size per process (default: 128); with --communicator under '
+           'mpiexec -n N each step trains on N x this (see docs/parallel.md for the '
+           'learning-rate rule)')
     a('-d', '--dataset', default=DEFAULT_DATASET,
       help='prepared images: a pickle such as dataset/image_norm_zca.pkl (labels from '
            'label.pkl beside it) or a dataset directory (default: %(default)s)')
@@ -87,8 +90,10 @@ def build_parser():
     a('--no-fast-cpu', dest='fast_cpu', action='store_false',
       help="use Chainer's own CPU convolution/pooling instead of the fast NumPy path")
     a('--communicator', default=None,
-      help='ChainerMN communicator for multi-process training under mpiexec '
-           '(e.g. pure_nccl, flat, naive); default: single process')
+      help='data-parallel training over MPI with this ChainerMN communicator (start '
+           'with mpiexec -n N): naive for CPU ranks (-g -1); pure_nccl, flat or '
+           'non_cuda_aware with one GPU per rank (-g 0: each rank takes the GPU of its '
+           'rank within the node); hierarchical = pure_nccl. Default: single process')
     return p
 
 

@@ -119,7 +119,10 @@ def _train(args, comm):
         raise UserError('-d/--dataset {}: no such file or directory; prepare the data with '
                         'python src/dataset.py, or give a prepared pickle or dataset '
                         'directory'.format(args.dataset))
-    data = load_prepared(args.dataset)
+    if comm is None:
+        data = load_prepared(args.dataset)
+    else:  # rank 0 reads the files, the others receive the arrays
+        data = _parallel().broadcast(comm, load_prepared(args.dataset) if root else None)
     train_set, valid_set, test_set, split_info = split.make_datasets(data, not args.no_valid_data)
     run_dir, meta = _prepare_run_dir(args, data, split_info, comm, root)
     if root:
@@ -145,6 +148,8 @@ def _train(args, comm):
 
     status, error = _run(trainer, parts['guard'])
     summary = _summary(status, trainer, parts, valid_set is not None)
+    if comm is not None:  # every rank trains on as many images as rank 0
+        summary['images_per_s'] *= comm.size
     if root:
         if status == 'finished':
             save_model(model, os.path.join(run_dir, rundir.MODEL_FINAL))
