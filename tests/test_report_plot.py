@@ -18,7 +18,7 @@ PLOT = os.path.join(ROOT, 'src', 'plot.py')
 BASE_ARGS = {'gpu': -1, 'model': 'cnn', 'batch_size': 128, 'dataset': 'dataset/image.pkl',
              'prefix': 'x', 'iter': 3, 'lr': None, 'optimizer': 'adam', 'lr_decay_iter': '100',
              'lr_shape': 'multistep', 'augment': 'crop,mirror', 'res_depth': 3,
-             'skip_depth': False, 'seed': 0, 'out': 'results', 'resume': False}
+             'skip_depth': False, 'seed': 0, 'out': 'results', 'fast_cpu': True}
 
 
 def make_run(root, name, val, test, summary=True, **args):
@@ -36,8 +36,9 @@ def make_run(root, name, val, test, summary=True, **args):
     with open(os.path.join(path, 'args'), 'w') as f:
         json.dump(run_args, f)
     with open(os.path.join(path, 'metadata.json'), 'w') as f:
-        json.dump({'device': 'CPU (test)', 'versions': {'chainer': '7.8.1'},
-                   'images_per_s': 1000.0}, f)
+        json.dump({'device': {'device': 'CPU: test', 'cudnn_in_use': False},
+                   'versions': {'chainer': '7.8.1'}, 'images_per_s': 1000.0,
+                   'dataset': {'name': 'cifar10', 'preprocessing': preprocessing(run_args)}}, f)
     if summary:
         best = min(range(len(val)), key=lambda i: val[i])
         with open(os.path.join(path, 'summary.json'), 'w') as f:
@@ -46,6 +47,10 @@ def make_run(root, name, val, test, summary=True, **args):
                        'epochs': len(val), 'wall_time_s': 2.0 * len(val),
                        'images_per_s': 1000.0, 'status': 'finished'}, f)
     return path
+
+
+def preprocessing(args):
+    return os.path.splitext(os.path.basename(args['dataset']))[0]
 
 
 def tree_hashes(root):
@@ -61,7 +66,9 @@ def tree_hashes(root):
 def make_results(root):
     """Three seeds of cnn, one cnnbn, one vgg still running, three broken runs."""
     for seed, (v, t) in enumerate([(0.30, 0.20), (0.32, 0.22), (0.34, 0.24)], 1):
-        make_run(root, 'cnn_seed%d' % seed, [0.5, v, v + 0.01], [0.5, t, t + 0.02], seed=seed)
+        # gpu and fast_cpu do not change the experiment: still one configuration
+        make_run(root, 'cnn_seed%d' % seed, [0.5, v, v + 0.01], [0.5, t, t + 0.02], seed=seed,
+                 gpu=seed - 2, fast_cpu=seed != 3)
     make_run(root, 'cnnbn', [0.2, 0.15, 0.1], [0.2, 0.15, 0.124], model='cnnbn')
     make_run(root, 'vgg', [0.4, 0.08], [0.4, 0.0765], summary=False, model='vgg')
     bad = make_run(root, 'corrupt_log', [0.1], [0.1], model='allconv')
@@ -127,7 +134,7 @@ def test_plot_cli_writes_tables_figures_report_and_leaves_runs_alone(tmp_path):
     md = (out / 'summary.md').read_text()
     assert md.count('\n') == 2 + 3
     assert '22.00 \u00b1 2.00 (3)' in md and '12.40 \u00b1 \u2013 (1)' in md
-    assert 'running' in md and 'adam' in md and 'cifar10 / image' in md
+    assert 'running' in md and 'adam' in md and 'cifar10 / image' in md and 'CPU: test' in md
     with open(str(out / 'summary.csv')) as f:
         rows = list(csv.DictReader(f))
     assert [r['configuration'] for r in rows] == ['cnn', 'cnnbn', 'vgg']

@@ -12,7 +12,8 @@ import math
 import os
 
 # Flags that name, place or repeat a run without changing the experiment.
-DEFAULT_IGNORED_ARGS = ('seed', 'prefix', 'out', 'resume', 'gpu')
+# fast_cpu picks an implementation of the same arithmetic, so it is ignored too.
+DEFAULT_IGNORED_ARGS = ('seed', 'prefix', 'out', 'resume', 'gpu', 'fast_cpu')
 
 ERROR_METRICS = (('validation_error', 'best_validation_error'),
                  ('test_error_at_best', 'test_error_at_best'),
@@ -112,8 +113,9 @@ def model_label(args):
 
 def dataset_label(args, metadata=None):
     """'cifar10 / image_norm_zca' from metadata, else from the -d path."""
-    metadata = metadata or {}
-    name, prep = metadata.get('dataset'), metadata.get('preprocessing')
+    recorded = (metadata or {}).get('dataset')  # train.py's {'name', 'preprocessing', ...}
+    recorded = recorded if isinstance(recorded, dict) else {}
+    name, prep = recorded.get('name'), recorded.get('preprocessing')
     path = str(args.get('dataset') or '')
     if path and (not name or not prep):
         stem, ext = os.path.splitext(os.path.basename(os.path.normpath(path)))
@@ -150,7 +152,9 @@ def schedule_label(args):
 
 
 def _device(run):
-    device = run.metadata.get('device') or run.metadata.get('device_name')
+    device = run.metadata.get('device')  # train.py's {'device': 'CPU: <name>', 'cudnn_in_use', ...}
+    if isinstance(device, dict):
+        device = device.get('device')
     if device:
         return str(device)
     gpu = run.args.get('gpu')
