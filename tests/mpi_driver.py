@@ -4,8 +4,8 @@ It drives a Chainer Trainer through the same chainer_compare.parallel calls
 as the trainer (training/build.py) on synthetic data with a small
 MLP (optionally with batch normalization), so the ChainerMN wiring is tested
 in a few seconds:  mpiexec -n 2 python tests/mpi_driver.py --communicator naive --out DIR
-``--dump DIR`` makes every rank save its final weights as DIR/rank<r>.npz
-(test-only; the run directory itself is written by rank 0 alone).
+With CHAINER_COMPARE_TEST_DUMP_DIR=DIR every rank saves its final weights as
+DIR/rank<r>.npz (test-only; the run directory is written by rank 0 alone).
 """
 import argparse
 import os
@@ -72,7 +72,6 @@ def parse(argv):
     p.add_argument('--seed', type=int, default=3, help='random seed')
     p.add_argument('--out', required=True, help='run directory (rank 0 writes it)')
     p.add_argument('--resume', action='store_true', help='continue from OUT/snapshot')
-    p.add_argument('--dump', default=None, help='test only: every rank saves DIR/rank<r>.npz')
     return p.parse_args(argv)
 
 
@@ -111,9 +110,8 @@ def train(args, comm):
     for extension, name in parallel.aggregate_observations(
             comm, mean_keys=('main/loss', 'main/accuracy'), sum_keys=()):
         trainer.extend(extension, name=name)
-    crash = parallel.crash_hook(comm)
-    if crash is not None:
-        trainer.extend(crash, trigger=(1, 'iteration'))
+    for hook in parallel.test_hooks(comm, model):
+        trainer.extend(hook, trigger=(1, 'iteration'))
     if comm is not None:
         trainer.extend(parallel.MultiRankSnapshot(comm), trigger=(1, 'epoch'))
     else:
@@ -123,10 +121,6 @@ def train(args, comm):
     if args.resume:
         parallel.load_snapshot(trainer, os.path.join(args.out, 'snapshot'), comm)
     trainer.run()
-    if args.dump:
-        os.makedirs(args.dump, exist_ok=True)
-        rank = comm.rank if comm else 0
-        chainer.serializers.save_npz(os.path.join(args.dump, 'rank{}.npz'.format(rank)), model)
 
 
 if __name__ == '__main__':

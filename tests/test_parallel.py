@@ -39,7 +39,11 @@ def mpiexec(n, argv, env=None, timeout=90):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
-def driver(n, tmp, *flags, env=None, timeout=90):
+DUMP_ENV = 'CHAINER_COMPARE_TEST_DUMP_DIR'
+
+
+def driver(n, *flags, dump=None, timeout=90):
+    env = {DUMP_ENV: str(dump)} if dump else {}
     proc = mpiexec(n, [DRIVER, '--communicator', 'naive'] + list(flags), env=env, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -55,8 +59,8 @@ def weights(path):
 def test_two_ranks_end_identical_and_only_rank0_writes(tmp_path):
     run, dump, audit = tmp_path / 'run', tmp_path / 'dump', tmp_path / 'audit'
     audit.mkdir()
-    proc = mpiexec(2, [AUDIT, audit, DRIVER, '--communicator', 'naive', '--bn',
-                       '--out', run, '--dump', dump])
+    proc = mpiexec(2, [AUDIT, audit, DRIVER, '--communicator', 'naive', '--bn', '--out', run],
+                   env={DUMP_ENV: str(dump)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     w0, w1 = weights(dump / 'rank0.npz'), weights(dump / 'rank1.npz')
     assert sorted(w0) == sorted(w1)
@@ -76,19 +80,19 @@ def test_two_ranks_end_identical_and_only_rank0_writes(tmp_path):
 @pytest.mark.mpi
 def test_two_ranks_batch_b_equal_one_process_batch_2b(tmp_path):
     common = ['--no_shuffle', '--epochs', '2', '--n', '64']
-    driver(2, tmp_path, *common, '--batch_size', 8, '--out', tmp_path / 'r2',
-           '--dump', tmp_path / 'd2')
+    driver(2, *common, '--batch_size', 8, '--out', tmp_path / 'r2', dump=tmp_path / 'd2')
     single = subprocess.run(
         [sys.executable, DRIVER] + common + ['--batch_size', '16', '--as_ranks', '2', '--out',
-                                             str(tmp_path / 'r1'), '--dump', str(tmp_path / 'd1')],
-        capture_output=True, text=True, timeout=60, env=dict(os.environ, OMP_NUM_THREADS='1'))
+                                             str(tmp_path / 'r1')],
+        capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, OMP_NUM_THREADS='1', **{DUMP_ENV: str(tmp_path / 'd1')}))
     assert single.returncode == 0, single.stderr[-3000:]
     one, two = weights(tmp_path / 'd1' / 'rank0.npz'), weights(tmp_path / 'd2' / 'rank0.npz')
     for key in one:
         numpy.testing.assert_allclose(two[key], one[key], rtol=1e-5, atol=1e-6, err_msg=key)
     # The same run with shuffled data on 2 ranks does differ: the check has teeth.
-    driver(2, tmp_path, '--epochs', '2', '--n', '64', '--batch_size', 8,
-           '--out', tmp_path / 'r3', '--dump', tmp_path / 'd3')
+    driver(2, '--epochs', '2', '--n', '64', '--batch_size', 8, '--out', tmp_path / 'r3',
+           dump=tmp_path / 'd3')
     shuffled = weights(tmp_path / 'd3' / 'rank0.npz')
     assert any(not numpy.allclose(shuffled[k], one[k], rtol=1e-5, atol=1e-6) for k in one)
 
@@ -97,11 +101,9 @@ def test_two_ranks_batch_b_equal_one_process_batch_2b(tmp_path):
 @pytest.mark.mpi
 def test_resume_of_a_two_rank_run_is_exact(tmp_path):
     flags = ['--bn', '--batch_size', '8', '--n', '64']
-    driver(2, tmp_path, *flags, '--epochs', 1, '--out', tmp_path / 'run')
-    driver(2, tmp_path, *flags, '--epochs', 2, '--resume', '--out', tmp_path / 'run',
-           '--dump', tmp_path / 'resumed')
-    driver(2, tmp_path, *flags, '--epochs', 2, '--out', tmp_path / 'full',
-           '--dump', tmp_path / 'full_dump')
+    driver(2, *flags, '--epochs', 1, '--out', tmp_path / 'run')
+    driver(2, *flags, '--epochs', 2, '--resume', '--out', tmp_path / 'run', dump=tmp_path / 'resumed')
+    driver(2, *flags, '--epochs', 2, '--out', tmp_path / 'full', dump=tmp_path / 'full_dump')
     for rank in (0, 1):
         resumed = weights(tmp_path / 'resumed' / 'rank{}.npz'.format(rank))
         full = weights(tmp_path / 'full_dump' / 'rank{}.npz'.format(rank))
@@ -115,7 +117,7 @@ def test_resume_of_a_two_rank_run_is_exact(tmp_path):
 @needs_mpi
 @pytest.mark.mpi
 def test_resume_with_another_rank_count_is_refused(tmp_path):
-    driver(2, tmp_path, '--epochs', 1, '--out', tmp_path / 'run')
+    driver(2, '--epochs', 1, '--out', tmp_path / 'run')
     proc = mpiexec(3, [DRIVER, '--communicator', 'naive', '--epochs', 2, '--resume',
                        '--out', tmp_path / 'run'])
     assert proc.returncode != 0

@@ -6,8 +6,8 @@ nothing here is imported.  See docs/parallel.md for how to run it and the
 batch-size and learning-rate rules.
 """
 from chainer_compare.parallel.comm import (  # noqa: F401
-    COMMUNICATOR_HELP, COMMUNICATORS, abort_on_error, broadcast, crash_hook,
-    create_communicator, describe, is_root, rank_seed, select_device)
+    COMMUNICATORS, abort_on_error, broadcast, create_communicator,
+    describe, is_root, rank_seed, select_device, test_hooks)
 from chainer_compare.parallel.distribute import (  # noqa: F401
     aggregate_observations, average_bn_statistics, multi_node_evaluator,
     multi_node_optimizer, scatter, start_from_same_weights)

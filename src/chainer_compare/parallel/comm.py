@@ -13,6 +13,8 @@ import signal
 import sys
 import traceback
 
+import chainer
+
 from chainer_compare.errors import UserError
 
 # Communicators of Chainer 7.8.1's ChainerMN.  Only ``naive`` runs on CPU ranks.
@@ -23,13 +25,6 @@ GPU_COMMUNICATORS = ('flat', 'non_cuda_aware', 'pure_nccl')
 # name so old command lines keep working, and say what it became.
 ALIASES = {'hierarchical': 'pure_nccl'}
 COMMUNICATORS = CPU_COMMUNICATORS + GPU_COMMUNICATORS + tuple(ALIASES)
-
-COMMUNICATOR_HELP = (
-    'run data-parallel over MPI with this ChainerMN communicator (start with '
-    'mpiexec -n N); naive works on CPU ranks (-g -1), flat/non_cuda_aware/'
-    'pure_nccl need one GPU per rank (chosen from the rank within the node); '
-    'hierarchical is an alias of pure_nccl (ChainerMN 7 removed it). '
-    'Absent: a single process')
 
 
 def _import_chainermn():
@@ -124,29 +119,52 @@ def describe(comm):
             'ranks_per_node': comm.intra_size}
 
 
-# A test-only hook: CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration>[:kill]
-# makes that rank raise (or SIGKILL itself) at that iteration, so the tests can
-# check that one failing rank ends the whole job.  Unset (always, outside
-# tests) it does nothing.
+# Test-only hooks, inert unless their variable is set (never outside tests):
+# CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration>[:kill] makes that rank
+# raise (or SIGKILL itself) at that iteration, so the tests can check that one
+# failing rank ends the whole job; CHAINER_COMPARE_TEST_DUMP_DIR=<dir> makes
+# every rank save its final weights as <dir>/rank<r>.npz, so they can check
+# that all ranks hold the same model.
 CRASH_ENV = 'CHAINER_COMPARE_TEST_CRASH_RANK'
+DUMP_ENV = 'CHAINER_COMPARE_TEST_DUMP_DIR'
 
 
-def crash_hook(comm):
-    """A trainer extension for the crash tests, or None when the variable is unset."""
+def test_hooks(comm, model):
+    """Trainer extensions (trigger: every iteration) for the multi-rank tests; usually []."""
+    hooks = []
     spec = os.environ.get(CRASH_ENV)
-    if comm is None or not spec:
-        return None
-    rank, iteration, *how = spec.split(':')
-    if int(rank) != comm.rank:
-        return None
+    if comm is not None and spec:
+        rank, iteration, *how = spec.split(':')
+        if int(rank) == comm.rank:
+            hooks.append(_crash(int(iteration), how == ['kill'], spec))
+    if os.environ.get(DUMP_ENV):
+        hooks.append(_DumpWeights(model, os.path.join(
+            os.environ[DUMP_ENV], 'rank{}.npz'.format(comm.rank if comm else 0))))
+    return hooks
 
+
+def _crash(iteration, kill, spec):
     def crash(trainer):
-        if trainer.updater.iteration < int(iteration):
+        if trainer.updater.iteration < iteration:
             return
-        if how == ['kill']:
+        if kill:
             os.kill(os.getpid(), signal.SIGKILL)
         raise RuntimeError('test crash requested by {}={}'.format(CRASH_ENV, spec))
     return crash
+
+
+class _DumpWeights(chainer.training.Extension):
+    """Saves the model when the trainer finishes (``finalize``); does nothing per iteration."""
+
+    def __init__(self, model, path):
+        self.model, self.path = model, path
+
+    def __call__(self, trainer):
+        pass
+
+    def finalize(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        chainer.serializers.save_npz(self.path, self.model)
 
 
 @contextlib.contextmanager

@@ -125,9 +125,8 @@ def build_trainer(args, model, datasets, device, run_dir, comm=None):
     if parallel:  # the guard stops all ranks together (parallel.agreement)
         guard = parallel.interrupt_guard(comm)
         trainer.extend(parallel.MultiRankSnapshot(comm, filename=X.SNAPSHOT), trigger=(1, 'epoch'))
-        crash = parallel.crash_hook(comm)
-        if crash is not None:
-            trainer.extend(crash, trigger=(1, 'iteration'))
+        for hook in parallel.test_hooks(comm, model):  # inert outside the MPI tests
+            trainer.extend(hook, trigger=(1, 'iteration'))
     else:
         guard = X.InterruptGuard()
         trainer.extend(E.snapshot(filename=X.SNAPSHOT, writer=X.AtomicWriter()),
