@@ -85,6 +85,7 @@ def lr_attribute(optimizer):
 
     Adam's ``lr`` is a read-only bias-corrected value derived from ``alpha``.
     """
+    optimizer = getattr(optimizer, 'actual_optimizer', optimizer)  # ChainerMN's wrapper
     if isinstance(optimizer, optimizers.Adam):
         return 'alpha'
     if isinstance(optimizer, optimizers.AdaDelta):
