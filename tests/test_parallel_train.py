@@ -1,0 +1,83 @@
+"""src/train.py under ``mpiexec -n 2 … --communicator naive``, as a user runs it.
+
+Checks the run directory rank 0 writes (and that rank 1 writes nothing), that
+both ranks end with the same weights, the metadata's world size, and that a
+2-rank run resumed from its snapshot ends exactly where an uninterrupted one does.
+"""
+import json
+import os
+
+import numpy
+import pytest
+
+from test_parallel import AUDIT, DUMP_ENV, mpiexec, needs_mpi, weights
+from test_train_support import TRAIN_PY, write_tiny_dataset
+
+FLAGS = ['-g', '-1', '-m', 'keras_mnist_cnn', '--optimizer', 'adam', '-b', '8',
+         '--communicator', 'naive', '-d', 'dataset']
+
+
+def train(tmp_path, *flags, dump=None, audit=None):
+    argv = ([AUDIT, audit] if audit else []) + [TRAIN_PY] + FLAGS + list(flags)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # mpiexec starts the ranks in the current directory
+    try:
+        proc = mpiexec(2, argv, env={DUMP_ENV: str(dump)} if dump else {})
+    finally:
+        os.chdir(cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture
+def mnist_like(tmp_path):
+    write_tiny_dataset(str(tmp_path / 'dataset'), n_train=32, n_test=16, shape=(1, 28, 28))
+    return tmp_path
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_two_rank_train_py_run_directory(mnist_like):
+    tmp = mnist_like
+    (tmp / 'audit').mkdir()
+    proc = train(tmp, '--iter', '1', '-p', 'mp', dump=tmp / 'dump', audit=tmp / 'audit')
+    run = tmp / 'results' / 'mp'
+    assert proc.stdout.count('finished after 1 epochs') == 1  # printed by rank 0 only
+    assert sorted(os.listdir(run)) == sorted([
+        'args', 'error.png', 'log', 'loss.png', 'metadata.json', 'model_best.npz',
+        'model_final.npz', 'snapshot', 'summary.json'])
+    meta = json.loads((run / 'metadata.json').read_text())
+    assert (meta['world_size'], meta['communicator']) == (2, 'naive')
+    assert json.loads((run / 'args').read_text())['communicator'] == 'naive'
+    assert json.loads((run / 'summary.json').read_text())['images_per_s'] > 0
+
+    w0, w1 = weights(tmp / 'dump' / 'rank0.npz'), weights(tmp / 'dump' / 'rank1.npz')
+    final = weights(run / 'model_final.npz')
+    assert sorted(final) == sorted(w0)
+    for key in w0:  # rank 0 saved what it holds, and rank 1 holds the same
+        numpy.testing.assert_array_equal(w0[key], final[key], err_msg=key)
+        numpy.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+
+    rank1 = json.loads((tmp / 'audit' / 'writes.1.json').read_text())
+    rank0 = json.loads((tmp / 'audit' / 'writes.0.json').read_text())
+    assert any(p.startswith(str(run)) for p in rank0)
+    assert [p for p in rank1 if p.startswith(str(tmp)) and not p.startswith(str(tmp / 'dump'))] == []
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.slow  # three 2-rank runs (~30 s); test_parallel.py has a fast resume check
+def test_two_rank_train_py_resume_is_exact(mnist_like):
+    tmp = mnist_like
+    train(tmp, '--iter', '1', '-p', 'cut')
+    train(tmp, '--resume', 'results/cut', '--iter', '2', dump=tmp / 'resumed')
+    train(tmp, '--iter', '2', '-p', 'whole', dump=tmp / 'whole')
+    for rank in (0, 1):
+        resumed = weights(tmp / 'resumed' / 'rank{}.npz'.format(rank))
+        whole = weights(tmp / 'whole' / 'rank{}.npz'.format(rank))
+        for key in whole:
+            numpy.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+    logs = [json.loads((tmp / 'results' / name / 'log').read_text()) for name in ('cut', 'whole')]
+    assert [e['epoch'] for e in logs[0]] == [1, 2]
+    keys = ('main/loss', 'validation/main/loss', 'test/main/loss')
+    assert [[e[k] for k in keys] for e in logs[0]] == [[e[k] for k in keys] for e in logs[1]]
