@@ -200,3 +200,19 @@ def test_seed004_script_and_reference_view(tmp_path):
         else:
             assert cells[2] == 'not run'
     assert (tmp_path / 'seed004.png').stat().st_size > 1000
+
+
+def test_same_data_by_another_path_is_one_configuration(tmp_path):
+    make_run(tmp_path, 'a', [0.3], [0.2], seed=1, dataset='dataset/image_zca.pkl')
+    make_run(tmp_path, 'b', [0.3], [0.3], seed=2, dataset='/elsewhere/dataset/image_zca.pkl')
+    make_run(tmp_path, 'c', [0.3], [0.3], seed=3, dataset='dataset/image_norm_zca.pkl')
+    runs, _ = load_runs([str(tmp_path)])
+    configs = group_runs(runs)
+    assert [(c.label, len(c.runs)) for c in configs] == [
+        ('cifar10 / image_zca', 2), ('cifar10 / image_norm_zca', 1)]
+
+
+def test_group_by_unknown_arg_is_one_clear_error(tmp_path):
+    make_run(tmp_path, 'a', [0.3], [0.2])
+    proc = run_plot(tmp_path, '--group-by', 'model,modle')
+    assert proc.returncode == 2 and 'modle' in proc.stderr and proc.stderr.count('\n') == 1

@@ -11,6 +11,8 @@ import json
 import math
 import os
 
+from chainer_compare.errors import UserError
+
 # Flags that name, place or repeat a run without changing the experiment.
 # fast_cpu picks an implementation of the same arithmetic, so it is ignored too.
 DEFAULT_IGNORED_ARGS = ('seed', 'prefix', 'out', 'resume', 'gpu', 'fast_cpu')
@@ -59,12 +61,19 @@ class Configuration(object):
 
 def group_runs(runs, group_by=None):
     """Configurations in order of first run; labels name the args that differ."""
+    known = {k for run in runs for k in run.args}
+    unknown = [name for name in group_by or () if name not in known]
+    if unknown:
+        raise UserError('--group-by {}: no run has such an arg; choose among: {}'.format(
+            ','.join(unknown), ', '.join(sorted(known))))
     groups = {}
     for run in runs:
         if group_by:
             key = {name: run.args.get(name) for name in group_by}
         else:
             key = {k: v for k, v in run.args.items() if k not in DEFAULT_IGNORED_ARGS}
+        if 'dataset' in key:  # the data, not the path it was read by (relative, moved, ...)
+            key['dataset'] = dataset_label(run.args, run.metadata)
         groups.setdefault(json.dumps(key, sort_keys=True, default=str), (key, []))[1].append(run)
     configs = [Configuration(key, members) for key, members in groups.values()]
     _label(configs)
@@ -77,17 +86,18 @@ def _label(configs):
     varying = {k for k in names if len({json.dumps(c.key.get(k), sort_keys=True, default=str)
                                         for c in configs}) > 1}
     # Args shown together by one describing function rather than one by one.
-    families = ((('model', 'res_depth', 'res_width', 'skip_depth', 'swapout'), model_label),
-                (('dataset',), dataset_label),
-                (('optimizer', 'lr', 'alpha', 'weight_decay'), optimizer_label),
-                (('lr_decay_iter', 'lr_shape', 'warmup'), schedule_label))
+    families = ((('model', 'res_depth', 'res_width', 'skip_depth', 'swapout'),
+                 lambda c: model_label(c.args)),
+                (('dataset',), lambda c: c.key['dataset']),
+                (('optimizer', 'lr', 'alpha', 'weight_decay'), lambda c: optimizer_label(c.args)),
+                (('lr_decay_iter', 'lr_shape', 'warmup'), lambda c: schedule_label(c.args)))
     family_keys = set()
     for config in configs:
         parts = []
         for keys, describe in families:
             family_keys.update(keys)
             if varying.intersection(keys):
-                parts.append(describe(config.args))
+                parts.append(describe(config))
         parts += ['{}={}'.format(k, config.key.get(k)) for k in sorted(varying - family_keys)]
         config.label = ', '.join(parts) or model_label(config.args)
     labels = [c.label for c in configs]
