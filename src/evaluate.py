@@ -32,9 +32,12 @@ def main(argv=None):
                              'model_final.npz)')
     parser.add_argument('-b', '--batch-size', type=int, default=256,
                         help='images per forward pass (default: 256)')
+    parser.add_argument('-g', '--gpu', type=int, default=-1,
+                        help='GPU id to evaluate on with CuPy; -1 (default) uses the CPU')
     args = parser.parse_args(argv)
     from chainer_compare.reporting.evaluate import evaluate_run
-    evaluate_run(args.run_dir, args.out, args.dataset, args.model_file, args.batch_size)
+    evaluate_run(args.run_dir, args.out, args.dataset, args.model_file, args.batch_size,
+                 args.gpu)
 
 
 if __name__ == '__main__':

@@ -216,3 +216,25 @@ def test_group_by_unknown_arg_is_one_clear_error(tmp_path):
     make_run(tmp_path, 'a', [0.3], [0.2])
     proc = run_plot(tmp_path, '--group-by', 'model,modle')
     assert proc.returncode == 2 and 'modle' in proc.stderr and proc.stderr.count('\n') == 1
+
+
+def test_run_without_validation_split_and_broken_metadata_is_still_reported(tmp_path):
+    path = make_run(tmp_path, 'novalid', [0.3, 0.2], [0.25, 0.15], summary=False,
+                    no_valid_data=True)
+    with open(os.path.join(path, 'log')) as f:
+        log = json.load(f)
+    for entry in log:
+        del entry['validation/main/accuracy']
+    with open(os.path.join(path, 'log'), 'w') as f:
+        json.dump(log, f)
+    with open(os.path.join(path, 'metadata.json'), 'w') as f:
+        f.write('{"device": ')
+    (run,), skipped = load_runs([str(tmp_path)])
+    assert skipped == [] and run.status == 'running'
+    assert run.metrics['best_epoch'] == 2 and run.metrics['best_validation_error'] is None
+    assert run.metrics['test_error_at_best'] == pytest.approx(0.15)
+    assert len(run.notes) == 1 and 'metadata.json' in run.notes[0]
+    proc = run_plot(tmp_path, '--out', tmp_path / 'out', '--no-html')
+    assert proc.returncode == 0 and 'metadata.json' in proc.stderr
+    row = (tmp_path / 'out' / 'summary.md').read_text().splitlines()[2]
+    assert '| \u2013 | 15.00 \u00b1 \u2013 (1) |' in row

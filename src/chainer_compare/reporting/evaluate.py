@@ -79,11 +79,11 @@ def mistakes_figure(images, labels, probs, class_names, count=25):
     return fig
 
 
-def evaluate_run(run_dir, out=None, dataset=None, model_file=None, batch_size=256):
+def evaluate_run(run_dir, out=None, dataset=None, model_file=None, batch_size=256, gpu=-1):
     """Evaluate; write the files into ``out`` (default ``<run>/evaluation``); return the result."""
     from chainer_compare.data import load_prepared
 
-    trained = load_trained_run(run_dir, dataset, model_file)
+    trained = load_trained_run(run_dir, dataset, model_file, gpu)
     data = load_prepared(trained.dataset_path)
     probs = trained.probabilities(data.test_x, batch_size)
     labels = numpy.asarray(data.test_y)

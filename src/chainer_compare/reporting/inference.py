@@ -23,9 +23,10 @@ class TrainedRun(object):
     """A run's model plus what is needed to feed it: class names, shape, statistics."""
 
     def __init__(self, run_dir, model, model_path, dataset_path, directory, preprocessing,
-                 manifest):
+                 manifest, device):
         self.run_dir = run_dir
         self.model = model
+        self.device = device
         self.model_path = model_path
         self.dataset_path = dataset_path
         self.directory = directory
@@ -39,7 +40,8 @@ class TrainedRun(object):
         out = []
         with chainer.using_config('train', False), chainer.no_backprop_mode():
             for start in range(0, len(x), batch_size):
-                logits = self.model(numpy.ascontiguousarray(x[start:start + batch_size]))
+                batch = self.device.send(numpy.ascontiguousarray(x[start:start + batch_size]))
+                logits = self.model(batch)
                 out.append(chainer.backends.cuda.to_cpu(F.softmax(logits).array))
         return numpy.concatenate(out) if out else numpy.zeros((0, len(self.class_names)),
                                                                numpy.float32)
@@ -69,10 +71,11 @@ def resolve_dataset(run_dir, args, override=None):
                         os.path.join(run_dir, 'args'), override or recorded or 'none recorded'))
 
 
-def load_trained_run(run_dir, dataset=None, model_file=None):
+def load_trained_run(run_dir, dataset=None, model_file=None, gpu=-1):
     """A :class:`TrainedRun` for ``run_dir``; UserError naming any missing/bad file."""
     from chainer_compare.data.storage import read_manifest
     from chainer_compare.models import create_model
+    from chainer_compare.training.device import get_device
 
     if not os.path.isdir(run_dir):
         raise UserError('{}: no such run directory'.format(run_dir))
@@ -99,4 +102,6 @@ def load_trained_run(run_dir, dataset=None, model_file=None):
     except Exception as e:  # zip, key or shape mismatch: all mean "not this model's weights"
         raise UserError('{}: cannot load it into model {!r} built from the run\'s args '
                         '({}: {})'.format(paths[0], args['model'], type(e).__name__, e))
-    return TrainedRun(run_dir, model, paths[0], path, directory, preprocessing, manifest)
+    device = get_device(gpu)  # checks CuPy and the GPU, with a message, for gpu >= 0
+    model.to_device(device)
+    return TrainedRun(run_dir, model, paths[0], path, directory, preprocessing, manifest, device)

@@ -191,10 +191,12 @@ def _derive_from_log(curves):
     epochs, val, test = curves['epoch'], curves['validation_error'], curves['test_error']
     candidates = [(v, i) for i, v in enumerate(val) if v is not None]
     best = min(candidates)[1] if candidates else None  # earliest epoch among ties
+    if best is None and epochs:  # --no_valid_data: the best epoch is the last (train.py's rule)
+        best = len(epochs) - 1
     finals = [t for t in test if t is not None]
     return {
         'best_epoch': int(epochs[best]) if best is not None else None,
-        'best_validation_error': val[best] if best is not None else None,
+        'best_validation_error': val[best] if candidates else None,
         'test_error_at_best': test[best] if best is not None else None,
         'final_test_error': finals[-1] if finals else None,
         'epochs': int(epochs[-1]) if epochs else 0,
