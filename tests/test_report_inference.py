@@ -23,9 +23,6 @@ CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'hors
            'truck']
 N_TEST = 50
 
-pytestmark = pytest.mark.slow
-
-
 def cli(script, *argv):
     return subprocess.run([sys.executable, os.path.join(ROOT, 'src', script)]
                           + [str(a) for a in argv], cwd=ROOT, capture_output=True, text=True,
@@ -77,6 +74,7 @@ def trained(tmp_path_factory):
     return root, root / 'results' / 'tiny', raw_test
 
 
+@pytest.mark.slow
 def test_evaluate_writes_report_and_matches_the_trainer(trained, tmp_path):
     root, run, _ = trained
     before = tree_hashes(run)
@@ -99,6 +97,7 @@ def test_evaluate_writes_report_and_matches_the_trainer(trained, tmp_path):
     assert 'test error' in proc.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_without_model_is_one_clear_error(trained, tmp_path):
     _, run, _ = trained
     copy = tmp_path / 'no_model'
@@ -109,6 +108,7 @@ def test_evaluate_without_model_is_one_clear_error(trained, tmp_path):
     assert not (tmp_path / 'eval').exists()
 
 
+@pytest.mark.slow
 def test_predict_matches_stored_preprocessing_and_reports_bad_files(trained, tmp_path):
     root, run, raw_test = trained
     from chainer_compare.data import load_prepared
@@ -142,6 +142,7 @@ def test_predict_matches_stored_preprocessing_and_reports_bad_files(trained, tmp
     assert proc.returncode == 0 and proc.stdout.startswith(str(tmp_path / 'grey.jpg') + ': ')
 
 
+@pytest.mark.slow
 def test_predict_without_statistics_is_one_clear_error(trained, tmp_path):
     root, run, _ = trained
     dataset = tmp_path / 'dataset'
@@ -151,3 +152,23 @@ def test_predict_without_statistics_is_one_clear_error(trained, tmp_path):
     proc = cli('predict.py', run, tmp_path / 'x.png', '--dataset', dataset / 'image_norm_zca.pkl')
     assert proc.returncode == 2
     assert proc.stderr.count('\n') == 1 and 'preprocess.pkl' in proc.stderr
+
+
+@pytest.mark.parametrize('mode,size', [('RGBA', (300, 200)), ('P', (17, 60)), ('L', (28, 28)),
+                                       ('I;16', (40, 40)), ('CMYK', (64, 32))])
+@pytest.mark.parametrize('shape', [(1, 28, 28), (3, 32, 32)])
+def test_load_image_converts_any_mode_and_size(tmp_path, mode, size, shape):
+    from chainer_compare.reporting.predict import load_image
+    path = tmp_path / ('x.tiff' if mode in ('I;16', 'CMYK') else 'x.png')
+    Image.new(mode, size).save(str(path))
+    x = load_image(str(path), shape)
+    assert x.shape == shape and x.dtype == numpy.uint8 and x.flags['C_CONTIGUOUS']
+
+
+def test_load_image_keeps_pixels_and_composites_transparency_on_white(tmp_path):
+    from chainer_compare.reporting.predict import load_image
+    rgb = numpy.random.RandomState(0).randint(0, 256, (32, 32, 3)).astype(numpy.uint8)
+    Image.fromarray(rgb).save(str(tmp_path / 'same.png'))
+    assert (load_image(str(tmp_path / 'same.png'), (3, 32, 32)) == rgb.transpose(2, 0, 1)).all()
+    Image.new('RGBA', (8, 8), (0, 0, 0, 0)).save(str(tmp_path / 'clear.png'))
+    assert (load_image(str(tmp_path / 'clear.png'), (1, 28, 28)) == 255).all()
