@@ -127,6 +127,7 @@ def test_prefix_collision_makes_a_new_directory(mnist_like):
     assert _json(mnist_like / 'results' / 'same-2' / 'args')['seed'] == 2
 
 
+@pytest.mark.filterwarnings('ignore::RuntimeWarning')  # NumPy's overflow/NaN warnings
 def test_nan_loss_stops_with_status_nan(mnist_like, capsys):
     status = _main()(SMALL[:-1] + ['sgd', '--lr', '1e30', '-p', 'boom', '--iter', '3'])
     assert status == 3

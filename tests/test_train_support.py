@@ -15,12 +15,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_PY = os.path.join(ROOT, 'src', 'train.py')
 
 
-def make_images(n, shape, n_classes, rng):
+def make_images(n, pattern, rng):
+    """``n`` images: one class pattern each (balanced labels) plus unit noise."""
+    n_classes = len(pattern)
     labels = (numpy.arange(n) % n_classes).astype(numpy.int32)
     rng.shuffle(labels)
-    c, h, w = shape
-    pattern = rng.normal(0, 1, size=(n_classes, c, h, w)).astype(numpy.float32)
-    noise = rng.normal(0, 1, size=(n, c, h, w)).astype(numpy.float32)
+    noise = rng.normal(0, 1, size=(n,) + pattern.shape[1:]).astype(numpy.float32)
     return (pattern[labels] + noise).astype(numpy.float32), labels
 
 
@@ -30,8 +30,9 @@ def write_tiny_dataset(directory, n_train=64, n_test=32, shape=(3, 32, 32), n_cl
     from chainer_compare.data import storage
     os.makedirs(directory, exist_ok=True)
     rng = numpy.random.RandomState(seed)
-    train_x, train_y = make_images(n_train, shape, n_classes, rng)
-    test_x, test_y = make_images(n_test, shape, n_classes, rng)
+    pattern = rng.normal(0, 1, size=(n_classes,) + tuple(shape)).astype(numpy.float32)
+    train_x, train_y = make_images(n_train, pattern, rng)
+    test_x, test_y = make_images(n_test, pattern, rng)
     outputs = {}
     for pkl, scale in (('image.pkl', 1.0), ('image_norm_zca.pkl', 0.5)):
         outputs[pkl] = storage.write_pickle(
