@@ -58,6 +58,8 @@ def _lr_extensions(args, optimizer):
         attr, args.lr, shape=args.lr_shape,
         decay_epochs=schedules.parse_decay(args.lr_decay_iter, args.iter),
         warmup_epochs=args.warmup, total_epochs=args.iter)
+    # observe_value, not observe_lr: observe_lr reads ``optimizer.lr``, which for
+    # Adam is the bias-corrected step size, not the alpha the schedule sets.
     return [schedule, E.observe_value('lr', lambda trainer: getattr(optimizer, attr))]
 
 

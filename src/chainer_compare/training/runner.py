@@ -124,6 +124,14 @@ def _train(args, comm):
     else:  # rank 0 reads the files, the others receive the arrays
         data = _parallel().broadcast(comm, load_prepared(args.dataset) if root else None)
     train_set, valid_set, test_set, split_info = split.make_datasets(data, not args.no_valid_data)
+    # The model before the run directory: a model that cannot take this data
+    # (UserError) leaves nothing behind.
+    numpy.random.seed(args.seed)  # the initial weights depend on --seed only
+    c, h = data.train_x.shape[1:3]
+    model = create_model(args.model, in_channels=int(c), image_size=int(h),
+                         n_classes=len(data.class_names), res_depth=args.res_depth,
+                         res_width=args.res_width, skip_depth=args.skip_depth,
+                         swapout=args.swapout)
     run_dir, meta = _prepare_run_dir(args, data, split_info, comm, root)
     if root:
         rundir.write_json(os.path.join(run_dir, rundir.METADATA), meta)
@@ -134,13 +142,6 @@ def _train(args, comm):
                               'in use' if dev['cudnn_in_use'] else 'not in use',
                               len(train_set), len(valid_set) if valid_set else 0,
                               len(test_set), run_dir))
-
-    numpy.random.seed(args.seed)  # the initial weights depend on --seed only
-    c, h = data.train_x.shape[1:3]
-    model = create_model(args.model, in_channels=int(c), image_size=int(h),
-                         n_classes=len(data.class_names), res_depth=args.res_depth,
-                         res_width=args.res_width, skip_depth=args.skip_depth,
-                         swapout=args.swapout)
     trainer, parts = build_trainer(args, model, (train_set, valid_set, test_set), device,
                                    run_dir, comm)
     if args.resume:
