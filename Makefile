@@ -46,6 +46,13 @@ test-fast: install  ## the suite without the slow tests
 dataset: install  ## CIFAR-10 → dataset/*.pkl (seed 004's data stage)
 	$(PY) src/dataset.py
 
+RUNS ?= results
+plots: install  ## compare every run under results/: summary.md/.csv, curves.png, report.html
+	$(PY) src/plot.py $(RUNS) $(PLOT_ARGS)
+
+seed004: install  ## seed 004's seven CIFAR-10 trainings (GPU=0 by default), then the comparison
+	PYTHON=$(PY) scripts/seed004.sh
+
 clean:  ## remove the venv, caches and build outputs (keeps dataset/ and results/)
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
