@@ -328,3 +328,10 @@ def test_model_gradients_equal_with_fast_path_on_and_off(name):
     assert loss_fast == pytest.approx(loss_stock, rel=1e-4)
     for path, grad in grads_stock.items():
         assert_close(grads_fast[path], grad, rtol=2e-3)
+
+
+def test_max_pooling_with_huge_window_falls_back_to_chainer():
+    x = numpy.random.RandomState(0).standard_normal((1, 2, 17, 17)).astype(numpy.float32)
+    y = fastcpu.max_pooling_2d(x, 16, 1)
+    assert not type(y.creator).__module__.startswith('chainer_compare')
+    assert_close(y.array, F.max_pooling_2d(x, 16, 1).array)

@@ -8,6 +8,8 @@ never pay for a layout conversion.
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
+from chainer_compare.fastcpu import _workspace
+
 
 def pair(v):
     return (v, v) if isinstance(v, int) or numpy.isscalar(v) else tuple(v)
@@ -64,10 +66,13 @@ def patch_matrix(xp, kh, kw, sy, sx, out_h, out_w):
 
     Row order (n, y, x) and column order (ky, kx, c) make the result a plain
     GEMM operand; (kx, c) are adjacent in memory so the gather copies runs of
-    kw*C contiguous elements.
+    kw*C contiguous elements.  The result comes from :mod:`._workspace`: hand
+    it back with ``_workspace.give`` once it is no longer needed.
     """
     n, _, _, c = xp.shape
     sn, sh, sw, sc = xp.strides
     view = as_strided(xp, (n, out_h, out_w, kh, kw, c),
                       (sn, sh * sy, sw * sx, sh, sw, sc), writeable=False)
-    return view.reshape(n * out_h * out_w, kh * kw * c)
+    matrix = _workspace.take((n * out_h * out_w, kh * kw * c), xp.dtype)
+    numpy.copyto(matrix.reshape(view.shape), view)
+    return matrix

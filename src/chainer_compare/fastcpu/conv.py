@@ -10,6 +10,7 @@ import chainer
 import numpy
 
 from chainer_compare.fastcpu import _layout as L
+from chainer_compare.fastcpu import _workspace
 
 # Patch matrices larger than this are rebuilt in backward instead of being kept
 # alive between forward and backward (memory against one extra gather).
@@ -40,17 +41,31 @@ class Convolution2D(chainer.function_node.FunctionNode):
         if out_h <= 0 or out_w <= 0:
             raise ValueError('fastcpu.convolution_2d: kernel {}x{} with pad {} does not '
                              'fit input {}x{}'.format(kh, kw, (self.ph, self.pw), h, w))
+        self._owns_patches = not self._is_pointwise(kh, kw)
         patches = self._patch_matrix(x, kh, kw, out_h, out_w)
         y = patches @ weight_matrix(W)
         if b is not None:
             y += b
-        if patches.nbytes <= KEEP_PATCHES_MAX_BYTES:
+        if chainer.config.enable_backprop and patches.nbytes <= KEEP_PATCHES_MAX_BYTES:
             self._patches = patches
+        else:
+            self.release_patches(patches)
         return L.to_nchw_view(y.reshape(n, out_h, out_w, c_out)),
 
+    def _is_pointwise(self, kh, kw):
+        return kh == kw == 1 and self.sy == self.sx == 1 and self.ph == self.pw == 0
+
     def _patch_matrix(self, x, kh, kw, out_h, out_w):
+        if self._is_pointwise(kh, kw):
+            # 1x1 stride 1: the NHWC input already is the patch matrix.
+            return numpy.ascontiguousarray(L.nhwc(x)).reshape(-1, x.shape[1])
         xp = L.padded_nhwc(x, (self.ph, self.pw), (self.ph, self.pw))
         return L.patch_matrix(xp, kh, kw, self.sy, self.sx, out_h, out_w)
+
+    def release_patches(self, patches):
+        """Give a patch matrix built by :meth:`_patch_matrix` back to the pool."""
+        if self._owns_patches:
+            _workspace.give(patches)
 
     def backward(self, indexes, grad_outputs):
         x, W = self.get_retained_inputs()
@@ -81,9 +96,10 @@ class Convolution2DGrad(chainer.function_node.FunctionNode):
                     patches = conv._patch_matrix(x, kh, kw, out_h, out_w)
                 gw = (patches.T @ g).reshape(kh, kw, c_in, c_out)
                 grads.append(numpy.ascontiguousarray(gw.transpose(3, 2, 0, 1)))
+                conv._patches = None
+                conv.release_patches(patches)
             else:
                 grads.append(g.sum(axis=0))
-        conv._patches = None  # free it as soon as backward has used it
         return tuple(grads)
 
     def _grad_x(self, g, W, x_shape, out_h, out_w):
@@ -101,15 +117,22 @@ class Convolution2DGrad(chainer.function_node.FunctionNode):
                 gcol = L.patch_matrix(gy_pad, kh, kw, 1, 1, h, w)
             w_flip = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * c_out, c_in)
             gx = (gcol @ w_flip).reshape(n, h, w, c_in)
+            if gcol is not g:
+                _workspace.give(gcol)
             return L.to_nchw_view(gx)
         # Strided: col2im by scattered adds over the kh*kw kernel offsets.
-        gcol = (g @ weight_matrix(W).T).reshape(n, out_h, out_w, kh, kw, c_in)
-        gx_pad = numpy.zeros((n, h + 2 * conv.ph, w + 2 * conv.pw, c_in), g.dtype)
+        gcol = _workspace.take((g.shape[0], kh * kw * c_in), g.dtype)
+        numpy.matmul(g, weight_matrix(W).T, out=gcol)
+        gcol6 = gcol.reshape(n, out_h, out_w, kh, kw, c_in)
+        gx_pad = _workspace.take((n, h + 2 * conv.ph, w + 2 * conv.pw, c_in), g.dtype)
+        gx_pad.fill(0)
         for i in range(kh):
             for j in range(kw):
-                L.window(gx_pad, i, j, out_h, out_w, conv.sy, conv.sx)[...] += gcol[:, :, :, i, j]
-        gx = gx_pad[:, conv.ph:conv.ph + h, conv.pw:conv.pw + w]
-        return L.to_nchw_view(numpy.ascontiguousarray(gx))
+                L.window(gx_pad, i, j, out_h, out_w, conv.sy, conv.sx)[...] += gcol6[:, :, :, i, j]
+        gx = numpy.ascontiguousarray(gx_pad[:, conv.ph:conv.ph + h, conv.pw:conv.pw + w])
+        _workspace.give(gcol)
+        _workspace.give(gx_pad)
+        return L.to_nchw_view(gx)
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)

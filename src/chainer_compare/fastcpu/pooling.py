@@ -1,16 +1,21 @@
 """Max and average pooling over channels-last strided windows.
 
 Each of the kh*kw kernel offsets is one strided (N, out_h, out_w, C) slice of
-the padded NHWC input, so pooling is kh*kw vectorized passes with no im2col.
-Max pooling records which offset won (first maximum, as Chainer's argmax) and
-routes gradients with one masked pass per offset; non-overlapping windows
-write disjoint slices, overlapping ones accumulate.
+the NHWC input, so pooling is kh*kw vectorized passes with no im2col.  Without
+padding, nothing is copied: an offset whose windows would run past the edge
+(``cover_all``) just covers fewer output rows/columns, which is what Chainer's
+-inf padding amounts to.  Max pooling records which offset won (the first
+maximum, as Chainer's argmax) and routes gradients with one masked pass per
+offset; non-overlapping windows write disjoint slices, overlapping ones add.
 """
 import chainer
 import numpy
 
 from chainer_compare.fastcpu import _layout as L
 from chainer_compare.fastcpu.conv import DOUBLE_BACKWARD_MESSAGE
+
+#: Largest max-pooling window (pixels) done here; larger ones go to Chainer.
+MAX_WINDOW = 255
 
 
 class _Pooling2D(chainer.function_node.FunctionNode):
@@ -19,16 +24,11 @@ class _Pooling2D(chainer.function_node.FunctionNode):
 
     def __init__(self, ksize, stride, pad):
         self.kh, self.kw = L.pair(ksize)
-        self.sy, self.sx = L.pair(self.kh_kw() if stride is None else stride)
+        self.sy, self.sx = L.pair((self.kh, self.kw) if stride is None else stride)
         self.ph, self.pw = L.pair(pad)
 
-    def kh_kw(self):
-        return (self.kh, self.kw)
-
-    def offsets(self):
-        return [(i, j) for i in range(self.kh) for j in range(self.kw)]
-
-    def _padded_input(self, x):
+    def _source(self, x):
+        """The NHWC array windows are cut from (padded only when needed); sets geometry."""
         n, c, h, w = x.shape
         self.x_shape = x.shape
         self.out_h = L.outsize(h, self.kh, self.sy, self.ph, self.cover_all)
@@ -36,32 +36,49 @@ class _Pooling2D(chainer.function_node.FunctionNode):
         if self.out_h <= 0 or self.out_w <= 0:
             raise ValueError('fastcpu pooling: window {}x{} with pad {} does not fit input '
                              '{}x{}'.format(self.kh, self.kw, (self.ph, self.pw), h, w))
-        # Rows/cols the last window reaches beyond the input (cover_all adds up to s-1).
-        hi_h = max(0, (self.out_h - 1) * self.sy + self.kh - h - self.ph)
-        hi_w = max(0, (self.out_w - 1) * self.sx + self.kw - w - self.pw)
-        xp = L.padded_nhwc(x, (self.ph, self.pw), (hi_h, hi_w), self.pad_value)
-        self.padded_hw = xp.shape[1:3]
-        return xp
+        # Offset (0, 0) must reach every output for the clipped, copy-free form.
+        self.clipped = (self.ph == self.pw == 0 and (self.out_h - 1) * self.sy < h
+                        and (self.out_w - 1) * self.sx < w)
+        if self.clipped:
+            src = numpy.ascontiguousarray(L.nhwc(x))
+        else:
+            hi_h = max(0, (self.out_h - 1) * self.sy + self.kh - h - self.ph)
+            hi_w = max(0, (self.out_w - 1) * self.sx + self.kw - w - self.pw)
+            src = L.padded_nhwc(x, (self.ph, self.pw), (hi_h, hi_w), self.pad_value)
+        self.src_hw = src.shape[1:3]
+        return src
 
-    def _window(self, a, i, j):
-        return L.window(a, i, j, self.out_h, self.out_w, self.sy, self.sx)
+    def windows(self):
+        """(k, (i, j), rows, cols): each kernel offset and the output block it reaches."""
+        hs, ws = self.src_hw
+        for i in range(self.kh):
+            rows = min(self.out_h, (hs - 1 - i) // self.sy + 1)
+            for j in range(self.kw):
+                cols = min(self.out_w, (ws - 1 - j) // self.sx + 1)
+                yield i * self.kw + j, (i, j), rows, cols
 
-    def _scatter(self, pieces, dtype):
-        """gx from per-offset gradient pieces: sum of each piece at its window."""
+    def _cut(self, a, i, j, rows, cols):
+        return L.window(a, i, j, rows, cols, self.sy, self.sx)
+
+    def _scatter(self, piece, dtype):
+        """gx = sum over offsets of ``piece(k, rows, cols)`` placed at that offset's windows.
+
+        ``piece(k, rows, cols, dst)`` writes into ``dst`` (disjoint windows) or,
+        with ``dst=None``, returns the block to add.
+        """
         n, c, h, w = self.x_shape
-        hp, wp = self.padded_hw
         disjoint = self.sy >= self.kh and self.sx >= self.kw
-        gx_pad = numpy.zeros((n, hp, wp, c), dtype)
-        for (i, j), piece in pieces:
-            dst = self._window(gx_pad, i, j)
+        gx_src = numpy.zeros((n,) + self.src_hw + (c,), dtype)
+        for k, (i, j), rows, cols in self.windows():
+            dst = self._cut(gx_src, i, j, rows, cols)
             if disjoint:
-                piece(dst)
+                piece(k, rows, cols, dst)
             else:
-                dst += piece(None)
-        gx = gx_pad[:, self.ph:self.ph + h, self.pw:self.pw + w]
-        if gx.shape[1:3] != gx_pad.shape[1:3]:
-            gx = numpy.ascontiguousarray(gx)
-        return L.to_nchw_view(gx)
+                dst += piece(k, rows, cols, None)
+        if not self.clipped:
+            gx_src = numpy.ascontiguousarray(
+                gx_src[:, self.ph:self.ph + h, self.pw:self.pw + w])
+        return L.to_nchw_view(gx_src)
 
 
 class MaxPooling2D(_Pooling2D):
@@ -72,15 +89,24 @@ class MaxPooling2D(_Pooling2D):
         self.pad_value = -numpy.inf
 
     def forward(self, inputs):
-        xp = self._padded_input(inputs[0])
-        offsets = self.offsets()
-        y = self._window(xp, 0, 0).copy()
-        self.winner = numpy.zeros(y.shape, numpy.uint8 if len(offsets) < 256 else numpy.intp)
-        for k, (i, j) in enumerate(offsets[1:], 1):
-            candidate = self._window(xp, i, j)
-            # Strictly greater keeps the first maximum, as Chainer's argmax does.
-            numpy.putmask(self.winner, candidate > y, k)
-            numpy.maximum(y, candidate, out=y)
+        src = self._source(inputs[0])
+        y = self._cut(src, 0, 0, self.out_h, self.out_w).copy()
+        # winner = the last offset that strictly raised the running maximum, i.e.
+        # the first maximum in window order (Chainer's argmax).  Kept as
+        # max(winner, k * raised) with uint8 arithmetic: masked writes are ~2x slower.
+        self.winner = numpy.zeros(y.shape, numpy.uint8)
+        raised = numpy.empty(y.shape, numpy.bool_)
+        scratch = numpy.empty(y.shape, numpy.uint8)
+        for k, (i, j), rows, cols in self.windows():
+            if k == 0:
+                continue
+            candidate = self._cut(src, i, j, rows, cols)
+            best, up, tmp = (a[:, :rows, :cols] for a in (y, raised, scratch))
+            numpy.greater(candidate, best, out=up)
+            numpy.maximum(best, candidate, out=best)
+            numpy.multiply(up.view(numpy.uint8), numpy.uint8(k), out=tmp)
+            win = self.winner[:, :rows, :cols]
+            numpy.maximum(win, tmp, out=win)
         return L.to_nchw_view(y),
 
     def backward(self, indexes, grad_outputs):
@@ -95,16 +121,18 @@ class MaxPooling2DGrad(chainer.function_node.FunctionNode):
     def forward(self, inputs):
         gy = L.nhwc(inputs[0])
         winner = self.pool.winner
+        mask = numpy.empty(gy.shape, numpy.bool_)
+        routed = numpy.empty(gy.shape, gy.dtype)
 
-        def piece_for(k):
-            def piece(dst):
-                mask = winner == k
-                if dst is None:
-                    return numpy.where(mask, gy, 0)
-                numpy.copyto(dst, gy, where=mask)
-            return piece
-        pieces = [(ij, piece_for(k)) for k, ij in enumerate(self.pool.offsets())]
-        return self.pool._scatter(pieces, gy.dtype),
+        def piece(k, rows, cols, dst):
+            # gy * (winner == k): a multiply is faster than a masked copy
+            # (it only differs for inf/NaN gradients, which end training anyway).
+            m = mask[:, :rows, :cols]
+            numpy.equal(winner[:, :rows, :cols], k, out=m)
+            out = routed[:, :rows, :cols] if dst is None else dst
+            numpy.multiply(gy[:, :rows, :cols], m, out=out)
+            return out
+        return self.pool._scatter(piece, gy.dtype),
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
@@ -115,10 +143,11 @@ class AveragePooling2D(_Pooling2D):
 
     def forward(self, inputs):
         x = inputs[0]
-        xp = self._padded_input(x)
-        y = self._window(xp, 0, 0).copy()
-        for i, j in self.offsets()[1:]:
-            y += self._window(xp, i, j)
+        src = self._source(x)
+        y = self._cut(src, 0, 0, self.out_h, self.out_w).copy()
+        for k, (i, j), rows, cols in self.windows():
+            if k:
+                y[:, :rows, :cols] += self._cut(src, i, j, rows, cols)
         if self.kh * self.kw != 1:
             y *= x.dtype.type(1.0 / (self.kh * self.kw))
         return L.to_nchw_view(y),
@@ -137,11 +166,11 @@ class AveragePooling2DGrad(chainer.function_node.FunctionNode):
         area = self.pool.kh * self.pool.kw
         g = gy if area == 1 else gy * gy.dtype.type(1.0 / area)
 
-        def piece(dst):
+        def piece(k, rows, cols, dst):
             if dst is None:
-                return g
-            dst[...] = g
-        return self.pool._scatter([(ij, piece) for ij in self.pool.offsets()], gy.dtype),
+                return g[:, :rows, :cols]
+            dst[...] = g[:, :rows, :cols]
+        return self.pool._scatter(piece, gy.dtype),
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
@@ -150,6 +179,9 @@ class AveragePooling2DGrad(chainer.function_node.FunctionNode):
 def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
     """Same as ``chainer.functions.max_pooling_2d`` (without return_indices)."""
     _check_4d(x, 'max_pooling_2d')
+    kh, kw = L.pair(ksize)
+    if kh * kw > MAX_WINDOW:  # the uint8 winner index cannot hold it
+        return chainer.functions.max_pooling_2d(x, ksize, stride, pad, cover_all=cover_all)
     y, = MaxPooling2D(ksize, stride, pad, cover_all).apply((x,))
     return y
 
