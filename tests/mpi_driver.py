@@ -60,7 +60,8 @@ def synthetic(n, seed=0, as_ranks=1, batch_size=None):
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--communicator', default=None, help='ChainerMN communicator; absent: one process')
+    p.add_argument('--communicator', default=None,
+                   help='ChainerMN communicator; absent: one process')
     p.add_argument('--batch_size', type=int, default=8, help='per-rank minibatch size')
     p.add_argument('--epochs', type=int, default=2, help='training epochs')
     p.add_argument('--n', type=int, default=64, help='training examples')
@@ -88,7 +89,8 @@ def train(args, comm):
         os.makedirs(args.out, exist_ok=True)
     parallel.broadcast(comm, args.out)
     numpy.random.seed(args.seed)  # weights: rank 0's are broadcast anyway
-    train_data = parallel.scatter(synthetic(args.n, 0, args.as_ranks, args.batch_size), comm, shuffle=not args.no_shuffle)
+    train_data = parallel.scatter(synthetic(args.n, 0, args.as_ranks, args.batch_size), comm,
+                                  shuffle=not args.no_shuffle)
     test_data = parallel.scatter(synthetic(32, seed=1), comm)
     numpy.random.seed(parallel.rank_seed(args.seed, comm) if comm else args.seed)
     model = L.Classifier(TinyNet(bn=args.bn))

@@ -67,7 +67,8 @@ class MultiRankSnapshot(chainer.training.Extension):
         for rank, state in enumerate(states[1:], 1):
             for key, value in state.items():
                 arrays['ranks/{}/{}'.format(rank, key)] = value
-        none_keys = [key for key, value in arrays.items() if getattr(value, 'dtype', None) == object]
+        none_keys = [key for key, value in arrays.items()
+                     if getattr(value, 'dtype', None) == object]
         for key in none_keys:
             del arrays[key]
         arrays[NONE_KEY] = numpy.array(none_keys, dtype=str)
