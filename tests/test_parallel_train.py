@@ -82,3 +82,28 @@ def test_two_rank_train_py_resume_is_exact(mnist_like):
     assert [e['epoch'] for e in logs[0]] == [1, 2]
     keys = ('main/loss', 'validation/main/loss', 'test/main/loss')
     assert [[e[k] for k in keys] for e in logs[0]] == [[e[k] for k in keys] for e in logs[1]]
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.slow  # two 2-rank runs (~20 s)
+def test_sigterm_on_one_rank_stops_all_with_a_snapshot(mnist_like):
+    tmp = mnist_like
+    argv = [TRAIN_PY] + FLAGS + ['--iter', '3', '-p', 'cut']
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:  # rank 1 alone gets SIGTERM in epoch 2 (iteration 3 of 2 per epoch)
+        proc = mpiexec(2, argv, env={'CHAINER_COMPARE_TEST_CRASH_RANK': '1:3:term'})
+    finally:
+        os.chdir(cwd)
+    assert proc.returncode != 0
+    assert 'stopped by SIGTERM; snapshot written' in proc.stderr
+    run = tmp / 'results' / 'cut'
+    assert json.loads((run / 'summary.json').read_text())['status'] == 'interrupted'
+    with numpy.load(run / 'snapshot') as snap:
+        assert int(snap['updater/iteration']) == 3 and int(snap['ranks/1/updater/iteration']) == 3
+    train(tmp, '--resume', 'results/cut', dump=tmp / 'dump')
+    assert [e['epoch'] for e in json.loads((run / 'log').read_text())] == [1, 2, 3]
+    w0, w1 = weights(tmp / 'dump' / 'rank0.npz'), weights(tmp / 'dump' / 'rank1.npz')
+    for key in w0:
+        numpy.testing.assert_array_equal(w0[key], w1[key], err_msg=key)

@@ -120,9 +120,9 @@ def describe(comm):
 
 
 # Test-only hooks, inert unless their variable is set (never outside tests):
-# CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration>[:kill] makes that rank
-# raise (or SIGKILL itself) at that iteration, so the tests can check that one
-# failing rank ends the whole job; CHAINER_COMPARE_TEST_DUMP_DIR=<dir> makes
+# CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration>[:kill|:term] makes that
+# rank raise (or SIGKILL or SIGTERM itself) at that iteration, so the tests can
+# check that one failing or interrupted rank ends the whole job; CHAINER_COMPARE_TEST_DUMP_DIR=<dir> makes
 # every rank save its final weights as <dir>/rank<r>.npz, so they can check
 # that all ranks hold the same model.
 CRASH_ENV = 'CHAINER_COMPARE_TEST_CRASH_RANK'
@@ -136,19 +136,20 @@ def test_hooks(comm, model):
     if comm is not None and spec:
         rank, iteration, *how = spec.split(':')
         if int(rank) == comm.rank:
-            hooks.append(_crash(int(iteration), how == ['kill'], spec))
+            hooks.append(_crash(int(iteration), how[0] if how else 'raise', spec))
     if os.environ.get(DUMP_ENV):
         hooks.append(_DumpWeights(model, os.path.join(
             os.environ[DUMP_ENV], 'rank{}.npz'.format(comm.rank if comm else 0))))
     return hooks
 
 
-def _crash(iteration, kill, spec):
+def _crash(iteration, how, spec):
     def crash(trainer):
-        if trainer.updater.iteration < iteration:
+        if trainer.updater.iteration != iteration:
             return
-        if kill:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if how in ('kill', 'term'):
+            os.kill(os.getpid(), signal.SIGKILL if how == 'kill' else signal.SIGTERM)
+            return
         raise RuntimeError('test crash requested by {}={}'.format(CRASH_ENV, spec))
     return crash
 
@@ -175,12 +176,17 @@ def abort_on_error(comm):
     normally would call MPI_Finalize, which waits for them too.  So print the
     error (one line for a UserError, else the traceback) with the rank, then
     MPI_Abort, which makes mpiexec kill the job and exit non-zero.
+
+    Without an error, the ranks wait for each other before leaving: a run that
+    stops with a non-zero status on every rank (NaN loss, SIGTERM) would
+    otherwise let mpiexec kill rank 0 while it still writes summary.json.
     """
     if comm is None or comm.size == 1:
         yield
         return
     try:
         yield
+        comm.mpi_comm.Barrier()
     except BaseException as e:  # noqa: B902 (KeyboardInterrupt too: same hang)
         if isinstance(e, SystemExit) and not e.code:
             raise
