@@ -79,3 +79,11 @@ def test_statistics_come_from_training_split_only():
         whole = P.transform(test, stats, name)
         one = P.transform(test[3:4], stats, name)
         numpy.testing.assert_allclose(whole[3:4], one, rtol=1e-5, atol=1e-4)
+
+
+def test_parallel_fit_equals_sequential():
+    x = P.subtract_mean(_correlated(300, (3, 4, 4), 7), 128)
+    moments = [P.zca_moments(x), P.zca_moments(x[:, ::-1].copy())]
+    for par, m in zip(P.zca_from_moments_parallel(moments, 0.05), moments):
+        seq = P.zca_from_moments(m, 0.05)
+        numpy.testing.assert_allclose(par['W'], seq['W'], rtol=1e-5, atol=1e-6)

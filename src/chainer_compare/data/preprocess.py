@@ -16,6 +16,9 @@ mean-subtracted data and the unit-scale contrast-normalized data: with the
 default 0.01 no direction is amplified more than 10x relative to a direction of
 average variance, which keeps pixel noise from dominating the whitened images.
 """
+import concurrent.futures
+import os
+
 import numpy
 
 PREPROCESSINGS = ('image', 'image_norm', 'image_zca', 'image_norm_zca')
@@ -54,52 +57,71 @@ def base_transform(x_u8, stats, name):
     return contrast_normalize(x_u8, stats['contrast_eps'])
 
 
-def _covariance_eigh(flat, mu):
-    """Eigenpairs of the D x D training covariance, one SYRK per chunk, then eigh."""
+def zca_moments(train, method=None):
+    """What the ZCA fit needs from float32 training images: the per-pixel mean and
+    either the D x D covariance ('covariance', one SYRK per chunk) or, when N < D,
+    the centred data for the cheaper N x N Gram matrix ('gram')."""
+    flat = train.reshape(len(train), -1)
     n, d = flat.shape
+    mu = flat.mean(axis=0, dtype=numpy.float64).astype(numpy.float32)
+    if (method or ('gram' if n < d else 'covariance')) == 'gram':
+        return {'mean': mu, 'centred': flat - mu}
     cov = numpy.zeros((d, d), numpy.float32)
     for i in range(0, n, _CHUNK):
         centred = flat[i:i + _CHUNK] - mu
         cov += centred.T @ centred
     cov /= numpy.float32(n)
-    lam, u = numpy.linalg.eigh(cov)
-    return numpy.clip(lam, 0, None), u  # round-off can give tiny negatives
+    return {'mean': mu, 'cov': cov}
 
 
-def _gram_eigh(flat, mu):
-    """Same eigenpairs from the N x N Gram matrix when N < D (cheaper).
-
-    Only the (at most N) non-zero eigenvalues come back; the covariance is zero
-    on the rest of the space.
-    """
-    centred = flat - mu
-    lam, v = numpy.linalg.eigh((centred @ centred.T) / numpy.float32(len(flat)))
+def _gram_eigh(centred):
+    """Non-zero eigenpairs of the covariance from the N x N Gram matrix."""
+    lam, v = numpy.linalg.eigh((centred @ centred.T) / numpy.float32(len(centred)))
     keep = lam > max(float(lam.max()), 0.0) * 1e-6
     lam, v = lam[keep], v[:, keep]
-    u = (centred.T @ v) / numpy.sqrt(lam * len(flat)).astype(numpy.float32)
-    return lam, u
+    return lam, (centred.T @ v) / numpy.sqrt(lam * len(centred)).astype(numpy.float32)
 
 
-def zca_fit(train, zca_eps=DEFAULT_ZCA_EPS, method=None):
-    """ZCA statistics ``{'mean': (D,), 'W': (D, D), 'eps': absolute eps}`` of float32 images.
-
-    ``method``: 'covariance' (D x D eigh) or 'gram' (N x N eigh, exact when N < D);
-    default picks the smaller matrix.
-    """
-    flat = train.reshape(len(train), -1)
-    n, d = flat.shape
-    mu = flat.mean(axis=0, dtype=numpy.float64).astype(numpy.float32)
-    method = method or ('gram' if n < d else 'covariance')
-    lam, u = (_gram_eigh if method == 'gram' else _covariance_eigh)(flat, mu)
+def zca_from_moments(moments, zca_eps=DEFAULT_ZCA_EPS):
+    """``{'mean': (D,), 'W': (D, D), 'eps': absolute eps}`` via ``numpy.linalg.eigh``."""
+    d = len(moments['mean'])
+    if 'cov' in moments:
+        lam, u = numpy.linalg.eigh(moments['cov'])
+        lam = numpy.clip(lam, 0, None)  # float32 round-off can give tiny negatives
+    else:
+        lam, u = _gram_eigh(moments['centred'])
     eps = float(zca_eps * lam.sum(dtype=numpy.float64) / d) or float(zca_eps)
     gain = (1.0 / numpy.sqrt(lam.astype(numpy.float64) + eps)).astype(numpy.float32)
-    if method == 'gram':  # identity gain 1/sqrt(eps) outside the data's span
+    if 'cov' in moments:
+        w = (u * gain) @ u.T
+    else:  # outside the data's span the covariance is 0: gain 1/sqrt(eps) there
         floor = numpy.float32(1.0 / numpy.sqrt(eps))
         w = (u * (gain - floor)) @ u.T
         w[numpy.diag_indices(d)] += floor
-    else:
-        w = (u * gain) @ u.T
-    return {'mean': mu, 'W': w, 'eps': eps}
+    return {'mean': moments['mean'], 'W': w, 'eps': eps}
+
+
+def zca_fit(train, zca_eps=DEFAULT_ZCA_EPS, method=None):
+    """ZCA statistics of float32 training images (see :func:`zca_from_moments`)."""
+    return zca_from_moments(zca_moments(train, method), zca_eps)
+
+
+def zca_from_moments_parallel(all_moments, zca_eps=DEFAULT_ZCA_EPS):
+    """Several :func:`zca_from_moments` at once, one per core.
+
+    LAPACK's tridiagonal reduction inside ``eigh`` is memory-bound and scales
+    badly over BLAS threads (and collapses when the cores are shared), so on a
+    2-core machine two single-threaded ``eigh`` side by side beat two
+    two-threaded ones in a row.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: fall back to one after the other
+        return [zca_from_moments(m, zca_eps) for m in all_moments]
+    threads = max(1, (os.cpu_count() or 1) // len(all_moments))
+    with threadpool_limits(threads), concurrent.futures.ThreadPoolExecutor(
+            len(all_moments)) as pool:
+        return list(pool.map(lambda m: zca_from_moments(m, zca_eps), all_moments))
 
 
 def zca_apply(x, zca):

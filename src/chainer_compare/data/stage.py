@@ -111,27 +111,43 @@ def _load(spec, found, verify):
 
 
 def _write_outputs(out, data, zca_eps, quiet):
-    """Write the four image pickles, labels, statistics and sample PNG."""
+    """Write the four image pickles, labels, statistics and sample PNG.
+
+    Peak memory stays near one float32 copy of the dataset: each base
+    preprocessing is written and dropped, both ZCA matrices are then computed
+    side by side, and each base is recomputed (cheap) and whitened in place.
+    """
     train_u8, test_u8 = data['train_x'], data['test_x']
     stats = {'mean': preprocess.scalar_mean(train_u8),
              'contrast_eps': preprocess.CONTRAST_EPS, 'zca': {}, 'zca_eps': zca_eps}
-    outputs, panels = {}, [('raw', train_u8[:100], False)]
-    for base in ('image', 'image_norm'):
-        start = time.time()
+    outputs, panels, moments = {}, [('raw', train_u8[:100], False)], []
+    bases = ('image', 'image_norm')
+    start = time.time()
+    for base in bases:
         train = preprocess.base_transform(train_u8, stats, base)
         test = preprocess.base_transform(test_u8, stats, base)
         outputs[base + '.pkl'] = storage.write_pickle(out, base + '.pkl',
                                                       {'train': train, 'test': test})
         panels.append((base, train[:100].copy(), True))
-        zca = preprocess.zca_fit(train, zca_eps)
-        stats['zca'][base + '_zca'] = zca
-        preprocess.zca_apply(train, zca)
-        preprocess.zca_apply(test, zca)
-        outputs[base + '_zca.pkl'] = storage.write_pickle(out, base + '_zca.pkl',
-                                                          {'train': train, 'test': test})
-        panels.append((base + '_zca', train[:100].copy(), True))
+        moments.append(preprocess.zca_moments(train))
         del train, test
-        _log(quiet, 'wrote {0}.pkl and {0}_zca.pkl ({1:.1f} s)'.format(base, time.time() - start))
+    _log(quiet, 'wrote image.pkl, image_norm.pkl; ZCA covariances ({:.1f} s)'.format(
+        time.time() - start))
+    start = time.time()
+    for base, zca in zip(bases, preprocess.zca_from_moments_parallel(moments, zca_eps)):
+        stats['zca'][base + '_zca'] = zca
+    del moments
+    _log(quiet, 'ZCA matrices ({:.1f} s)'.format(time.time() - start))
+    start = time.time()
+    for base in bases:
+        name = base + '_zca'
+        whitened = {split: preprocess.transform(x, stats, name)
+                    for split, x in (('train', train_u8), ('test', test_u8))}
+        outputs[name + '.pkl'] = storage.write_pickle(out, name + '.pkl', whitened)
+        panels.append((name, whitened['train'][:100].copy(), True))
+        del whitened
+    _log(quiet, 'wrote image_zca.pkl, image_norm_zca.pkl ({:.1f} s)'.format(
+        time.time() - start))
     outputs['label.pkl'] = storage.write_pickle(
         out, 'label.pkl', {'train': data['train_y'], 'test': data['test_y']})
     if 'train_coarse' in data:

@@ -36,9 +36,10 @@ class _HashingWriter:
         self.f, self.sha256, self.size = f, hashlib.sha256(), 0
 
     def write(self, data):
-        self.sha256.update(data)
-        self.size += len(data)
-        return self.f.write(data)
+        view = memoryview(data)  # pickle hands over PickleBuffers for big arrays
+        self.sha256.update(view)
+        self.size += view.nbytes
+        return self.f.write(view)
 
 
 def write_file(directory, name, dump):
@@ -50,7 +51,9 @@ def write_file(directory, name, dump):
 
 
 def write_pickle(directory, name, obj):
-    return write_file(directory, name, lambda f: pickle.dump(obj, f, protocol=4))
+    """Protocol 5 with in-band buffers: array bytes go to the file straight from
+    the array's memory (protocol 4 would first copy each array with tobytes())."""
+    return write_file(directory, name, lambda f: pickle.dump(obj, f, protocol=5))
 
 
 def sha256_of_file(path):

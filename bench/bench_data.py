@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Benchmark the data stage on CIFAR-10-sized random data (not a test).
+
+Builds a CIFAR-10-format archive of random uint8 images (default 50000 train +
+10000 test, 3x32x32), then runs ``src/dataset.py`` on it in a child process,
+as a user would, and reports its wall time and peak RSS (the child's
+``ru_maxrss``).  Target from issue 3: all four pickles in <= 30 s and <= 3 GB
+on a 2-core machine.
+
+    python bench/bench_data.py            # writes under bench/out/ (git-ignored)
+"""
+import argparse
+import json
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import tarfile
+import time
+
+import numpy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _add(tar, name, obj):
+    import io
+    data = pickle.dumps(obj, protocol=2)
+    info = tarfile.TarInfo('cifar-10-batches-py/' + name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def build_archive(path, n_train, n_test, seed=0):
+    rng = numpy.random.RandomState(seed)
+    per_batch = n_train // 5
+    with tarfile.open(path, 'w:gz', compresslevel=1) as tar:
+        for i in range(5):
+            _add(tar, 'data_batch_{}'.format(i + 1), {
+                b'data': rng.randint(0, 256, (per_batch, 3072), dtype=numpy.uint8),
+                b'labels': rng.randint(0, 10, per_batch).tolist()})
+        _add(tar, 'test_batch', {b'data': rng.randint(0, 256, (n_test, 3072), dtype=numpy.uint8),
+                                 b'labels': rng.randint(0, 10, n_test).tolist()})
+        _add(tar, 'batches.meta', {b'label_names': [b'class%d' % i for i in range(10)]})
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--n-train', type=int, default=50000, help='training images (default 50000)')
+    parser.add_argument('--n-test', type=int, default=10000, help='test images (default 10000)')
+    parser.add_argument('--out', default=os.path.join(ROOT, 'bench', 'out'),
+                        help='work directory (default bench/out)')
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    archive = os.path.join(args.out, 'cifar-10-random-{}-{}.tar.gz'.format(args.n_train, args.n_test))
+    if not os.path.exists(archive):
+        build_archive(archive + '.tmp', args.n_train, args.n_test)
+        os.replace(archive + '.tmp', archive)
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, 'src'))
+    start = time.time()
+    child = subprocess.run([sys.executable, os.path.join(ROOT, 'src', 'dataset.py'), '--archive',
+                            archive, '--skip-verify', '--force', '--out',
+                            os.path.join(args.out, 'dataset')],
+                           env=env, capture_output=True, text=True)
+    wall = time.time() - start
+    if child.returncode:
+        sys.exit('bench: dataset.py failed: ' + child.stderr)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_gb = usage.ru_maxrss * 1024 / 1e9
+    print(child.stderr.strip())
+    print(json.dumps({'n_train': args.n_train, 'n_test': args.n_test, 'wall_s': round(wall, 1),
+                      'peak_rss_gb': round(peak_gb, 2),
+                      'cpu_s': round(usage.ru_utime + usage.ru_stime, 1), 'cpus': os.cpu_count(),
+                      'load_avg_1min': round(os.getloadavg()[0], 1),
+                      'numpy': numpy.__version__}, indent=1))
+
+
+if __name__ == '__main__':
+    main()
