@@ -40,6 +40,7 @@ def mpiexec(n, argv, env=None, timeout=90):
 
 
 DUMP_ENV = 'CHAINER_COMPARE_TEST_DUMP_DIR'
+CRASH_ENV = 'CHAINER_COMPARE_TEST_CRASH_RANK'
 
 
 def driver(n, *flags, dump=None, timeout=90):
@@ -135,7 +136,7 @@ def test_a_failing_rank_ends_the_whole_job(tmp_path, how):
     # Enough epochs that rank 0 would keep training for minutes if left alone.
     proc = mpiexec(2, [DRIVER, '--communicator', 'naive', '--epochs', 100000,
                        '--out', tmp_path / 'run'],
-                   env={'CHAINER_COMPARE_TEST_CRASH_RANK': spec}, timeout=60)
+                   env={CRASH_ENV: spec}, timeout=60)
     assert proc.returncode != 0
     if how == 'raise':
         assert 'test crash requested' in proc.stderr

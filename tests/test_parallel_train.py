@@ -1,8 +1,9 @@
 """src/train.py under ``mpiexec -n 2 … --communicator naive``, as a user runs it.
 
 Checks the run directory rank 0 writes (and that rank 1 writes nothing), that
-both ranks end with the same weights, the metadata's world size, and that a
-2-rank run resumed from its snapshot ends exactly where an uninterrupted one does.
+both ranks end with the same weights, the metadata's world size, that a 2-rank
+run resumed from its snapshot ends exactly where an uninterrupted one does,
+and that a SIGTERM or a NaN loss on one rank stops both ranks cleanly.
 """
 import json
 import os
@@ -10,21 +11,26 @@ import os
 import numpy
 import pytest
 
-from test_parallel import AUDIT, DUMP_ENV, mpiexec, needs_mpi, weights
+from test_parallel import AUDIT, CRASH_ENV, DUMP_ENV, mpiexec, needs_mpi, weights
 from test_train_support import TRAIN_PY, write_tiny_dataset
 
 FLAGS = ['-g', '-1', '-m', 'keras_mnist_cnn', '--optimizer', 'adam', '-b', '8',
          '--communicator', 'naive', '-d', 'dataset']
 
 
-def train(tmp_path, *flags, dump=None, audit=None):
+def launch(tmp_path, *flags, env=None, audit=None):
+    """``mpiexec -n 2 python src/train.py FLAGS…`` in ``tmp_path``; the CompletedProcess."""
     argv = ([AUDIT, audit] if audit else []) + [TRAIN_PY] + FLAGS + list(flags)
     cwd = os.getcwd()
     os.chdir(tmp_path)  # mpiexec starts the ranks in the current directory
     try:
-        proc = mpiexec(2, argv, env={DUMP_ENV: str(dump)} if dump else {})
+        return mpiexec(2, argv, env=env)
     finally:
         os.chdir(cwd)
+
+
+def train(tmp_path, *flags, dump=None, audit=None):
+    proc = launch(tmp_path, *flags, env={DUMP_ENV: str(dump)} if dump else {}, audit=audit)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -89,13 +95,8 @@ def test_two_rank_train_py_resume_is_exact(mnist_like):
 @pytest.mark.slow  # two 2-rank runs (~20 s)
 def test_sigterm_on_one_rank_stops_all_with_a_snapshot(mnist_like):
     tmp = mnist_like
-    argv = [TRAIN_PY] + FLAGS + ['--iter', '3', '-p', 'cut']
-    cwd = os.getcwd()
-    os.chdir(tmp)
-    try:  # rank 1 alone gets SIGTERM in epoch 2 (iteration 3 of 2 per epoch)
-        proc = mpiexec(2, argv, env={'CHAINER_COMPARE_TEST_CRASH_RANK': '1:3:term'})
-    finally:
-        os.chdir(cwd)
+    # Rank 1 alone gets SIGTERM in epoch 2 (iteration 3, at 2 per epoch).
+    proc = launch(tmp, '--iter', '3', '-p', 'cut', env={CRASH_ENV: '1:3:term'})
     assert proc.returncode != 0
     assert 'stopped by SIGTERM; snapshot written' in proc.stderr
     run = tmp / 'results' / 'cut'
@@ -107,3 +108,16 @@ def test_sigterm_on_one_rank_stops_all_with_a_snapshot(mnist_like):
     w0, w1 = weights(tmp / 'dump' / 'rank0.npz'), weights(tmp / 'dump' / 'rank1.npz')
     for key in w0:
         numpy.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.slow  # one 2-rank run (~10 s)
+def test_nan_loss_on_one_rank_stops_all_ranks(mnist_like):
+    tmp = mnist_like
+    # Rank 1's weights turn NaN after iteration 3, so only its next loss is NaN.
+    proc = launch(tmp, '--iter', '3', '-p', 'nan', env={CRASH_ENV: '1:3:nan'})
+    assert proc.returncode != 0
+    assert 'training diverged' in proc.stderr
+    summary = json.loads((tmp / 'results' / 'nan' / 'summary.json').read_text())
+    assert summary['status'] == 'nan' and summary['iterations'] == 3

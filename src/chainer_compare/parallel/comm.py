@@ -120,9 +120,10 @@ def describe(comm):
 
 
 # Test-only hooks, inert unless their variable is set (never outside tests):
-# CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration>[:kill|:term] makes that
-# rank raise (or SIGKILL or SIGTERM itself) at that iteration, so the tests can
-# check that one failing or interrupted rank ends the whole job; CHAINER_COMPARE_TEST_DUMP_DIR=<dir> makes
+# CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration>[:kill|:term|:nan] makes
+# that rank raise (or SIGKILL or SIGTERM itself, or put a NaN into its weights)
+# at that iteration, so the tests can check that one failing, interrupted or
+# diverging rank ends the whole job; CHAINER_COMPARE_TEST_DUMP_DIR=<dir> makes
 # every rank save its final weights as <dir>/rank<r>.npz, so they can check
 # that all ranks hold the same model.
 CRASH_ENV = 'CHAINER_COMPARE_TEST_CRASH_RANK'
@@ -149,6 +150,9 @@ def _crash(iteration, how, spec):
             return
         if how in ('kill', 'term'):
             os.kill(os.getpid(), signal.SIGKILL if how == 'kill' else signal.SIGTERM)
+            return
+        if how == 'nan':  # this rank's next loss is NaN, the other ranks' are not
+            next(trainer.updater.get_optimizer('main').target.params()).array[...] = float('nan')
             return
         raise RuntimeError('test crash requested by {}={}'.format(CRASH_ENV, spec))
     return crash
