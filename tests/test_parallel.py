@@ -55,6 +55,14 @@ def weights(path):
         return {k: f[k] for k in f.files}
 
 
+def assert_same_weights(path_a, path_b):
+    """The two npz files hold the same arrays, bit for bit."""
+    a, b = weights(path_a), weights(path_b)
+    assert sorted(a) == sorted(b)
+    for key in a:
+        numpy.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
 @needs_mpi
 @pytest.mark.mpi
 def test_two_ranks_end_identical_and_only_rank0_writes(tmp_path):
@@ -63,10 +71,8 @@ def test_two_ranks_end_identical_and_only_rank0_writes(tmp_path):
     proc = mpiexec(2, [AUDIT, audit, DRIVER, '--communicator', 'naive', '--bn', '--out', run],
                    env={DUMP_ENV: str(dump)})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    w0, w1 = weights(dump / 'rank0.npz'), weights(dump / 'rank1.npz')
-    assert sorted(w0) == sorted(w1)
-    for key in w0:  # parameters and the averaged BN statistics alike
-        numpy.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+    # Parameters and the averaged BN statistics alike.
+    assert_same_weights(dump / 'rank0.npz', dump / 'rank1.npz')
     assert sorted(os.listdir(run)) == ['log', 'snapshot']
     assert [e['epoch'] for e in json.loads((run / 'log').read_text())] == [1, 2]
 
@@ -106,11 +112,8 @@ def test_resume_of_a_two_rank_run_is_exact(tmp_path):
     driver(2, *flags, '--epochs', 2, '--resume', '--out', tmp_path / 'run',
            dump=tmp_path / 'resumed')
     driver(2, *flags, '--epochs', 2, '--out', tmp_path / 'full', dump=tmp_path / 'full_dump')
-    for rank in (0, 1):
-        resumed = weights(tmp_path / 'resumed' / 'rank{}.npz'.format(rank))
-        full = weights(tmp_path / 'full_dump' / 'rank{}.npz'.format(rank))
-        for key in full:
-            numpy.testing.assert_array_equal(resumed[key], full[key], err_msg=key)
+    for rank in ('rank0.npz', 'rank1.npz'):
+        assert_same_weights(tmp_path / 'resumed' / rank, tmp_path / 'full_dump' / rank)
     logs = [json.loads((tmp_path / name / 'log').read_text()) for name in ('run', 'full')]
     for log in logs:
         for entry in log:

@@ -11,7 +11,8 @@ import os
 import numpy
 import pytest
 
-from test_parallel import AUDIT, CRASH_ENV, DUMP_ENV, mpiexec, needs_mpi, weights
+from test_parallel import (AUDIT, CRASH_ENV, DUMP_ENV, assert_same_weights, mpiexec,
+                           needs_mpi)
 from test_train_support import TRAIN_PY, write_tiny_dataset
 
 FLAGS = ['-g', '-1', '-m', 'keras_mnist_cnn', '--optimizer', 'adam', '-b', '8',
@@ -57,12 +58,9 @@ def test_two_rank_train_py_run_directory(mnist_like):
     assert json.loads((run / 'args').read_text())['communicator'] == 'naive'
     assert json.loads((run / 'summary.json').read_text())['images_per_s'] > 0
 
-    w0, w1 = weights(tmp / 'dump' / 'rank0.npz'), weights(tmp / 'dump' / 'rank1.npz')
-    final = weights(run / 'model_final.npz')
-    assert sorted(final) == sorted(w0)
-    for key in w0:  # rank 0 saved what it holds, and rank 1 holds the same
-        numpy.testing.assert_array_equal(w0[key], final[key], err_msg=key)
-        numpy.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+    # Rank 0 saved what it holds, and rank 1 holds the same.
+    assert_same_weights(tmp / 'dump' / 'rank0.npz', run / 'model_final.npz')
+    assert_same_weights(tmp / 'dump' / 'rank0.npz', tmp / 'dump' / 'rank1.npz')
 
     rank1 = json.loads((tmp / 'audit' / 'writes.1.json').read_text())
     rank0 = json.loads((tmp / 'audit' / 'writes.0.json').read_text())
@@ -79,11 +77,8 @@ def test_two_rank_train_py_resume_is_exact(mnist_like):
     train(tmp, '--iter', '1', '-p', 'cut')
     train(tmp, '--resume', 'results/cut', '--iter', '2', dump=tmp / 'resumed')
     train(tmp, '--iter', '2', '-p', 'whole', dump=tmp / 'whole')
-    for rank in (0, 1):
-        resumed = weights(tmp / 'resumed' / 'rank{}.npz'.format(rank))
-        whole = weights(tmp / 'whole' / 'rank{}.npz'.format(rank))
-        for key in whole:
-            numpy.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+    for rank in ('rank0.npz', 'rank1.npz'):
+        assert_same_weights(tmp / 'resumed' / rank, tmp / 'whole' / rank)
     logs = [json.loads((tmp / 'results' / name / 'log').read_text()) for name in ('cut', 'whole')]
     assert [e['epoch'] for e in logs[0]] == [1, 2]
     keys = ('main/loss', 'validation/main/loss', 'test/main/loss')
@@ -105,9 +100,7 @@ def test_sigterm_on_one_rank_stops_all_with_a_snapshot(mnist_like):
         assert int(snap['updater/iteration']) == 3 and int(snap['ranks/1/updater/iteration']) == 3
     train(tmp, '--resume', 'results/cut', dump=tmp / 'dump')
     assert [e['epoch'] for e in json.loads((run / 'log').read_text())] == [1, 2, 3]
-    w0, w1 = weights(tmp / 'dump' / 'rank0.npz'), weights(tmp / 'dump' / 'rank1.npz')
-    for key in w0:
-        numpy.testing.assert_array_equal(w0[key], w1[key], err_msg=key)
+    assert_same_weights(tmp / 'dump' / 'rank0.npz', tmp / 'dump' / 'rank1.npz')
 
 
 @needs_mpi
