@@ -54,7 +54,13 @@ def create_communicator(name, gpu=-1):
         raise UserError('--communicator {} needs one GPU per rank (-g 0); for '
                         'CPU ranks use --communicator naive'.format(name))
     chainermn = _import_chainermn()
-    comm = chainermn.create_communicator(actual)
+    try:
+        comm = chainermn.create_communicator(actual)
+    except (ImportError, RuntimeError) as e:  # e.g. no CuPy, or CuPy without NCCL
+        raise UserError('--communicator {}: ChainerMN cannot set it up ({}); GPU '
+                        'communicators need CuPy with NCCL 2 (check: python -c "from '
+                        'cupy.cuda import nccl"); on CPU ranks use --communicator '
+                        'naive'.format(name, e))
     # An exception nobody catches (outside abort_on_error) also aborts the job.
     if sys.excepthook is sys.__excepthook__:
         chainermn.global_except_hook.add_hook()
