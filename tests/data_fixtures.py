@@ -72,6 +72,7 @@ def cifar10_members(n_per_batch=20, n_test=30, seed=0, overrides=None):
 
 def cifar10_archive(directory, **kwargs):
     extra = kwargs.pop('extra', None)
+    os.makedirs(directory, exist_ok=True)
     return write_tar(os.path.join(directory, 'cifar-10-python.tar.gz'),
                      cifar10_members(**kwargs), extra)
 

@@ -87,6 +87,12 @@ def test_changed_eps_or_tampered_file_recomputes(tmp_path):
     result = fx.run_dataset_cli(*args, '--zca-eps', '0.1')
     assert 'image_zca.pkl does not match' in result.stderr and result.returncode == 0
     load_prepared(str(out / 'image_zca.pkl'))
+    other = fx.cifar10_archive(str(tmp_path / 'other'), seed=5)  # new data, same flags
+    result = fx.run_dataset_cli('--archive', other, '--skip-verify', '--out', out,
+                                '--zca-eps', '0.1')
+    assert result.returncode == 0 and 'is not the source of the current outputs' in result.stderr
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert manifest['sources']['cifar-10-python.tar.gz']['md5'] == fx.md5(other)
 
 
 def test_cifar100_fine_and_coarse(tmp_path):

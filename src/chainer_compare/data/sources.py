@@ -39,19 +39,16 @@ def _idx_files(md5s, payload_md5s):
                  for n, r, m, p in zip(names, roles, md5s, payload_md5s))
 
 
+def _cifar(name, archive, md5):
+    """CIFAR: one tar.gz; class names come from its meta pickle."""
+    return DatasetSpec(name=name, kind=name, files=(SourceFile(archive, 'archive', md5, None),),
+                       mirrors=(_CIFAR_MIRROR,), shape=(3, 32, 32), class_names=None,
+                       system_dirs=())
+
+
 DATASETS = collections.OrderedDict((spec.name, spec) for spec in (
-    DatasetSpec(
-        name='cifar10', kind='cifar10',
-        files=(SourceFile('cifar-10-python.tar.gz', 'archive',
-                          'c58f30108f718f92721af3b95e74349a', None),),
-        mirrors=(_CIFAR_MIRROR,), shape=(3, 32, 32), class_names=None,
-        system_dirs=()),
-    DatasetSpec(
-        name='cifar100', kind='cifar100',
-        files=(SourceFile('cifar-100-python.tar.gz', 'archive',
-                          'eb9058c3a382ffc7106e4002c42a8d85', None),),
-        mirrors=(_CIFAR_MIRROR,), shape=(3, 32, 32), class_names=None,
-        system_dirs=()),
+    _cifar('cifar10', 'cifar-10-python.tar.gz', 'c58f30108f718f92721af3b95e74349a'),
+    _cifar('cifar100', 'cifar-100-python.tar.gz', 'eb9058c3a382ffc7106e4002c42a8d85'),
     DatasetSpec(
         name='mnist', kind='idx',
         # Checksums of the .gz files as published by LeCun's site and mirrored

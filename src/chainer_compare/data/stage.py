@@ -168,6 +168,12 @@ def prepare_dataset(dataset='cifar10', out=None, archive=None,
     out = out or default_output_dir(dataset)
     expected = {'dataset': dataset, 'zca_eps': zca_eps, 'format': storage.FORMAT}
     reason = 'forced by --force' if force else storage.stale_reason(out, expected)
+    found = None
+    if reason is None and archive is not None:  # a different --archive means new data
+        found = _locate(spec, out, archive, False, None, md5, verify, 0, quiet)
+        recorded = storage.read_manifest(out).get('sources', {})
+        if any(recorded.get(s.name, {}).get('md5') != r['md5'] for s, _, r in found):
+            reason = '--archive {} is not the source of the current outputs'.format(archive)
     if reason is None:
         print('{}: up to date ({} matches every file; --force recomputes)'.format(
             out, storage.MANIFEST))
@@ -176,7 +182,7 @@ def prepare_dataset(dataset='cifar10', out=None, archive=None,
     created = not os.path.isdir(out)
     storage.check_writable(out)
     try:
-        found = _locate(spec, out, archive, download, url, md5, verify, retries, quiet)
+        found = found or _locate(spec, out, archive, download, url, md5, verify, retries, quiet)
         data = _load(spec, found, verify)
     except BaseException:
         if created and not os.listdir(out):  # leave nothing behind on bad input

@@ -110,6 +110,8 @@ def read_manifest(directory):
 
 def stale_reason(directory, expected):
     """None when ``directory`` holds valid outputs matching ``expected``, else why not."""
+    if not os.path.exists(os.path.join(directory, MANIFEST)):
+        return 'no {} there yet'.format(MANIFEST)
     try:
         manifest = read_manifest(directory)
     except UserError as e:
