@@ -96,6 +96,9 @@ def _pct(value):
 
 
 def summary_line(name, s, device_name):
+    if not s['best_epoch']:
+        return ('{}: {} after {} iterations, before the first epoch ended; {:.0f} images/s '
+                'on {}'.format(name, s['status'], s['iterations'], s['images_per_s'], device_name))
     if s['no_valid_data']:
         where = 'no validation split, last epoch {}'.format(s['best_epoch'])
     else:
