@@ -16,6 +16,7 @@ from chainer.training import extension
 from chainer.training.extensions import PlotReport, snapshot_writers
 
 from chainer_compare.safeio import atomic_write
+from chainer_compare.training.updater import TrainingDiverged
 
 SNAPSHOT = 'snapshot'
 
@@ -179,7 +180,6 @@ class ParamsFinite(extension.Extension):
         self._model = model
 
     def __call__(self, trainer):
-        from chainer_compare.training.updater import TrainingDiverged
         for name, param in self._model.namedparams():
             if param.array is not None and not bool(param.xp.isfinite(param.array).all()):
                 raise TrainingDiverged('non-finite parameter ' + name,
