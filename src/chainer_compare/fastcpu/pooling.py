@@ -1,12 +1,16 @@
-"""Max and average pooling over channels-last strided windows.
+"""Max and average pooling as two separable 1-D passes over channels-last arrays.
 
-Each of the kh*kw kernel offsets is one strided (N, out_h, out_w, C) slice of
-the NHWC input, so pooling is kh*kw vectorized passes with no im2col.  Without
-padding, nothing is copied: an offset whose windows would run past the edge
-(``cover_all``) just covers fewer output rows/columns, which is what Chainer's
--inf padding amounts to.  Max pooling records which offset won (the first
-maximum, as Chainer's argmax) and routes gradients with one masked pass per
-offset; non-overlapping windows write disjoint slices, overlapping ones add.
+A kh x kw window reduces as "along W over kw offsets, then along H over kh
+offsets"; each offset is one strided slice of the NHWC array, so a pooling
+layer is kw + kh vectorized passes instead of kh*kw, and the second pass runs
+over whole contiguous rows.  Without padding nothing is copied: an offset
+whose windows would run past the edge (``cover_all``) covers fewer outputs,
+which is what Chainer's -inf padding amounts to.
+
+Max pooling keeps, per pass, which offset won.  Taking the first maximum along
+W, then the first row whose maximum is the window's, gives the first maximum
+in row-major window order, i.e. Chainer's argmax; so gradients go exactly
+where Chainer sends them.
 """
 import chainer
 import numpy
@@ -14,8 +18,81 @@ import numpy
 from chainer_compare.fastcpu import _layout as L
 from chainer_compare.fastcpu.conv import DOUBLE_BACKWARD_MESSAGE
 
-#: Largest max-pooling window (pixels) done here; larger ones go to Chainer.
+#: Largest max-pooling window side done here (the winner index is uint8).
 MAX_WINDOW = 255
+
+
+def _along(a, axis, start, count, step):
+    """``count`` elements of ``a`` along ``axis`` from ``start`` every ``step``."""
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, start + step * (count - 1) + 1, step)
+    return a[tuple(index)]
+
+
+def _reach(length, offset, step, out_len):
+    """How many outputs kernel offset ``offset`` reaches inside ``length`` inputs."""
+    return max(0, min(out_len, (length - 1 - offset) // step + 1))
+
+
+def _max_along(src, axis, k, step, out_len):
+    """Running max over the k offsets along ``axis``, and the (first) winning offset."""
+    best = _along(src, axis, 0, out_len, step).copy()
+    winner = numpy.zeros(best.shape, numpy.uint8)
+    raised = numpy.empty(best.shape, numpy.bool_)
+    scratch = numpy.empty(best.shape, numpy.uint8)
+    for offset in range(1, k):
+        count = _reach(src.shape[axis], offset, step, out_len)
+        if count == 0:
+            continue
+        cand = _along(src, axis, offset, count, step)
+        b, up, tmp, win = (_along(a, axis, 0, count, 1) for a in (best, raised, scratch, winner))
+        # Strictly greater keeps the first maximum.  winner = max(winner,
+        # offset * raised): uint8 arithmetic, ~2x faster than a masked write.
+        numpy.greater(cand, b, out=up)
+        numpy.maximum(b, cand, out=b)
+        numpy.multiply(up.view(numpy.uint8), numpy.uint8(offset), out=tmp)
+        numpy.maximum(win, tmp, out=win)
+    return best, winner
+
+
+def _sum_along(src, axis, k, step, out_len):
+    total = _along(src, axis, 0, out_len, step).copy()
+    for offset in range(1, k):
+        count = _reach(src.shape[axis], offset, step, out_len)
+        if count:
+            _along(total, axis, 0, count, 1)[...] += _along(src, axis, offset, count, step)
+    return total
+
+
+def _spread_along(g, axis, k, step, length, winner=None):
+    """Transpose of a pass: each offset's outputs send ``g`` (max: where it won) back."""
+    shape = list(g.shape)
+    shape[axis] = length
+    out = numpy.zeros(shape, g.dtype)
+    disjoint = step >= k
+    mask = numpy.empty(g.shape, numpy.bool_) if winner is not None else None
+    routed = numpy.empty(g.shape, g.dtype)
+    for offset in range(k):
+        count = _reach(length, offset, step, g.shape[axis])
+        if count == 0:
+            continue
+        dst = _along(out, axis, offset, count, step)
+        piece = _along(g, axis, 0, count, 1)
+        if winner is not None:
+            # g * (winner == offset): a multiply beats a masked copy (it differs
+            # only for inf/NaN gradients, which end training anyway).
+            m = _along(mask, axis, 0, count, 1)
+            numpy.equal(_along(winner, axis, 0, count, 1), offset, out=m)
+            target = dst if disjoint else _along(routed, axis, 0, count, 1)
+            numpy.multiply(piece, m, out=target)
+            piece = target
+            if disjoint:
+                continue
+        if disjoint:
+            dst[...] = piece
+        else:
+            dst += piece
+    return out
 
 
 class _Pooling2D(chainer.function_node.FunctionNode):
@@ -28,7 +105,7 @@ class _Pooling2D(chainer.function_node.FunctionNode):
         self.ph, self.pw = L.pair(pad)
 
     def _source(self, x):
-        """The NHWC array windows are cut from (padded only when needed); sets geometry."""
+        """The NHWC array the windows are cut from (padded only when needed)."""
         n, c, h, w = x.shape
         self.x_shape = x.shape
         self.out_h = L.outsize(h, self.kh, self.sy, self.ph, self.cover_all)
@@ -36,7 +113,7 @@ class _Pooling2D(chainer.function_node.FunctionNode):
         if self.out_h <= 0 or self.out_w <= 0:
             raise ValueError('fastcpu pooling: window {}x{} with pad {} does not fit input '
                              '{}x{}'.format(self.kh, self.kw, (self.ph, self.pw), h, w))
-        # Offset (0, 0) must reach every output for the clipped, copy-free form.
+        # Offset 0 must reach every output for the clipped, copy-free form.
         self.clipped = (self.ph == self.pw == 0 and (self.out_h - 1) * self.sy < h
                         and (self.out_w - 1) * self.sx < w)
         if self.clipped:
@@ -48,36 +125,10 @@ class _Pooling2D(chainer.function_node.FunctionNode):
         self.src_hw = src.shape[1:3]
         return src
 
-    def windows(self):
-        """(k, (i, j), rows, cols): each kernel offset and the output block it reaches."""
-        hs, ws = self.src_hw
-        for i in range(self.kh):
-            rows = min(self.out_h, (hs - 1 - i) // self.sy + 1)
-            for j in range(self.kw):
-                cols = min(self.out_w, (ws - 1 - j) // self.sx + 1)
-                yield i * self.kw + j, (i, j), rows, cols
-
-    def _cut(self, a, i, j, rows, cols):
-        return L.window(a, i, j, rows, cols, self.sy, self.sx)
-
-    def _scatter(self, piece, dtype):
-        """gx = sum over offsets of ``piece(k, rows, cols)`` placed at that offset's windows.
-
-        ``piece(k, rows, cols, dst)`` writes into ``dst`` (disjoint windows) or,
-        with ``dst=None``, returns the block to add.
-        """
+    def _crop(self, gx_src):
         n, c, h, w = self.x_shape
-        disjoint = self.sy >= self.kh and self.sx >= self.kw
-        gx_src = numpy.zeros((n,) + self.src_hw + (c,), dtype)
-        for k, (i, j), rows, cols in self.windows():
-            dst = self._cut(gx_src, i, j, rows, cols)
-            if disjoint:
-                piece(k, rows, cols, dst)
-            else:
-                dst += piece(k, rows, cols, None)
         if not self.clipped:
-            gx_src = numpy.ascontiguousarray(
-                gx_src[:, self.ph:self.ph + h, self.pw:self.pw + w])
+            gx_src = numpy.ascontiguousarray(gx_src[:, self.ph:self.ph + h, self.pw:self.pw + w])
         return L.to_nchw_view(gx_src)
 
 
@@ -90,23 +141,8 @@ class MaxPooling2D(_Pooling2D):
 
     def forward(self, inputs):
         src = self._source(inputs[0])
-        y = self._cut(src, 0, 0, self.out_h, self.out_w).copy()
-        # winner = the last offset that strictly raised the running maximum, i.e.
-        # the first maximum in window order (Chainer's argmax).  Kept as
-        # max(winner, k * raised) with uint8 arithmetic: masked writes are ~2x slower.
-        self.winner = numpy.zeros(y.shape, numpy.uint8)
-        raised = numpy.empty(y.shape, numpy.bool_)
-        scratch = numpy.empty(y.shape, numpy.uint8)
-        for k, (i, j), rows, cols in self.windows():
-            if k == 0:
-                continue
-            candidate = self._cut(src, i, j, rows, cols)
-            best, up, tmp = (a[:, :rows, :cols] for a in (y, raised, scratch))
-            numpy.greater(candidate, best, out=up)
-            numpy.maximum(best, candidate, out=best)
-            numpy.multiply(up.view(numpy.uint8), numpy.uint8(k), out=tmp)
-            win = self.winner[:, :rows, :cols]
-            numpy.maximum(win, tmp, out=win)
+        rows, self.col_winner = _max_along(src, 2, self.kw, self.sx, self.out_w)
+        y, self.row_winner = _max_along(rows, 1, self.kh, self.sy, self.out_h)
         return L.to_nchw_view(y),
 
     def backward(self, indexes, grad_outputs):
@@ -119,20 +155,10 @@ class MaxPooling2DGrad(chainer.function_node.FunctionNode):
         self.pool = pool
 
     def forward(self, inputs):
-        gy = L.nhwc(inputs[0])
-        winner = self.pool.winner
-        mask = numpy.empty(gy.shape, numpy.bool_)
-        routed = numpy.empty(gy.shape, gy.dtype)
-
-        def piece(k, rows, cols, dst):
-            # gy * (winner == k): a multiply is faster than a masked copy
-            # (it only differs for inf/NaN gradients, which end training anyway).
-            m = mask[:, :rows, :cols]
-            numpy.equal(winner[:, :rows, :cols], k, out=m)
-            out = routed[:, :rows, :cols] if dst is None else dst
-            numpy.multiply(gy[:, :rows, :cols], m, out=out)
-            return out
-        return self.pool._scatter(piece, gy.dtype),
+        p = self.pool
+        g_rows = _spread_along(L.nhwc(inputs[0]), 1, p.kh, p.sy, p.src_hw[0], p.row_winner)
+        g_src = _spread_along(g_rows, 2, p.kw, p.sx, p.src_hw[1], p.col_winner)
+        return p._crop(g_src),
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
@@ -144,10 +170,8 @@ class AveragePooling2D(_Pooling2D):
     def forward(self, inputs):
         x = inputs[0]
         src = self._source(x)
-        y = self._cut(src, 0, 0, self.out_h, self.out_w).copy()
-        for k, (i, j), rows, cols in self.windows():
-            if k:
-                y[:, :rows, :cols] += self._cut(src, i, j, rows, cols)
+        y = _sum_along(_sum_along(src, 2, self.kw, self.sx, self.out_w),
+                       1, self.kh, self.sy, self.out_h)
         if self.kh * self.kw != 1:
             y *= x.dtype.type(1.0 / (self.kh * self.kw))
         return L.to_nchw_view(y),
@@ -162,15 +186,12 @@ class AveragePooling2DGrad(chainer.function_node.FunctionNode):
         self.pool = pool
 
     def forward(self, inputs):
+        p = self.pool
         gy = L.nhwc(inputs[0])
-        area = self.pool.kh * self.pool.kw
-        g = gy if area == 1 else gy * gy.dtype.type(1.0 / area)
-
-        def piece(k, rows, cols, dst):
-            if dst is None:
-                return g[:, :rows, :cols]
-            dst[...] = g[:, :rows, :cols]
-        return self.pool._scatter(piece, gy.dtype),
+        if p.kh * p.kw != 1:
+            gy = gy * gy.dtype.type(1.0 / (p.kh * p.kw))
+        g_rows = _spread_along(gy, 1, p.kh, p.sy, p.src_hw[0])
+        return p._crop(_spread_along(g_rows, 2, p.kw, p.sx, p.src_hw[1])),
 
     def backward(self, indexes, grad_outputs):
         raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
@@ -179,8 +200,7 @@ class AveragePooling2DGrad(chainer.function_node.FunctionNode):
 def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
     """Same as ``chainer.functions.max_pooling_2d`` (without return_indices)."""
     _check_4d(x, 'max_pooling_2d')
-    kh, kw = L.pair(ksize)
-    if kh * kw > MAX_WINDOW:  # the uint8 winner index cannot hold it
+    if max(L.pair(ksize)) > MAX_WINDOW:
         return chainer.functions.max_pooling_2d(x, ksize, stride, pad, cover_all=cover_all)
     y, = MaxPooling2D(ksize, stride, pad, cover_all).apply((x,))
     return y
