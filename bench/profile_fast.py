@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Where a training step on the fast CPU path spends its time (cProfile, by category).
+
+    python bench/profile_fast.py --model cnn --steps 3
+
+Times ``--steps`` training steps (batch 128, after one warm-up step) under
+cProfile and groups the functions' own time: BLAS GEMM inside the fast
+convolution, the patch gather (im2col), the rest of the fast convolution
+(padding, bias, layout, bias gradient), pooling, and Chainer's own functions
+(linear, ReLU, BN, dropout, loss, optimizer).  Prints the groups and the top
+functions.
+"""
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+for path in (os.path.join(os.path.dirname(HERE), 'src'), HERE):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+import speed  # noqa: E402
+
+CATEGORIES = (  # (label, predicate on (file, function name)); first match wins
+    ('GEMM in fast conv (BLAS)', lambda f, n: f.endswith('fastcpu/conv.py') and n == 'gemm'),
+    ('patch gather (im2col copy)', lambda f, n: n == 'patch_matrix'),
+    ('fast conv: pad, bias, layout, grad bias', lambda f, n: 'fastcpu/' in f and 'conv' in f
+     or f.endswith('fastcpu/_layout.py')),
+    ('fast pooling', lambda f, n: f.endswith('fastcpu/pooling.py')),
+    ('Chainer linear (GEMM)', lambda f, n: 'functions/connection/linear' in f
+     or "'dot' of" in n or "'matmul' of" in n),
+    ('Chainer activations/BN/dropout/loss', lambda f, n: '/chainer/functions/' in f),
+    ('Chainer optimizer update', lambda f, n: '/chainer/optimizer' in f),
+)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--model', default='cnn', help='model to profile (default cnn)')
+    p.add_argument('--steps', type=int, default=3, help='profiled steps (default 3)')
+    p.add_argument('--batch', type=int, default=128, help='minibatch (default 128)')
+    p.add_argument('--top', type=int, default=12, help='functions listed (default 12)')
+    args = p.parse_args(argv)
+    x, t = speed.synthetic_batch(args.batch)
+    step = speed.chainer_step(args.model, x, t, True, res_depth=3)
+    step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(args.steps):
+        step()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = sum(v[2] for v in stats.stats.values())
+    groups = {label: 0.0 for label, _ in CATEGORIES}
+    groups['other (Python, graph bookkeeping, numpy calls)'] = 0.0
+    for (filename, _, name), (_, _, tottime, _, _) in stats.stats.items():
+        filename = filename.replace(os.sep, '/')
+        label = next((lb for lb, match in CATEGORIES if match(filename, name)),
+                     'other (Python, graph bookkeeping, numpy calls)')
+        groups[label] += tottime
+    print('{}: {} steps of batch {}, {:.2f} s per step (profiled)'.format(
+        args.model, args.steps, args.batch, total / args.steps))
+    for label, seconds in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print('  {:48s} {:6.1f}%  {:.3f} s/step'.format(label, 100 * seconds / total,
+                                                        seconds / args.steps))
+    print()
+    stats.sort_stats('tottime').print_stats(args.top)
+
+
+if __name__ == '__main__':
+    main()
