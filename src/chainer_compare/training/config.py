@@ -72,8 +72,9 @@ def build_parser():
            '"none" disables them (default: crop,flip as in seed 004)')
     a('--res_depth', type=int, default=18,
       help='residual blocks per stage for residual models (12 gives the 74-layer net; default: 18)')
-    a('--res_width', type=int, default=2,
-      help='width multiplier for wide residual models (default: 2)')
+    a('--res_width', type=int, default=1,
+      help='channel multiplier for residual models: stages of 16/32/64 x N '
+           'channels (default: 1, seed 004\'s ResNet)')
     a('--skip_depth', action='store_true',
       help='stochastic depth for residual models: skip probability rising linearly to 0.5')
     a('--swapout', action='store_true', help='swapout in residual blocks (experimental in seed 004)')
