@@ -84,6 +84,17 @@ def classifier(model):
 class ErrorClassifier(chainer.links.Classifier):
     def forward(self, *args, **kwargs):
         loss = super().forward(*args, **kwargs)
-        if self.compute_accuracy:
-            chainer.report({'error': 1.0 - self.accuracy.array}, self)
+        if not self.compute_accuracy:
+            return loss
+        error = 1.0 - self.accuracy.array
+        if chainer.config.train:
+            chainer.report({'error': error}, self)
+        else:
+            # The Evaluator averages per-batch means; weighting each by its
+            # batch size makes a short last batch count for what it holds, so
+            # validation/test errors are exact fractions of the split.
+            n = len(args[-1])
+            chainer.report({'loss': (self.loss.array, n),
+                            'accuracy': (self.accuracy.array, n),
+                            'error': (error, n)}, self)
         return loss
