@@ -10,6 +10,7 @@ on a 2-core machine.
     python bench/bench_data.py            # writes under bench/out/ (git-ignored)
 """
 import argparse
+import io
 import json
 import os
 import pickle
@@ -25,7 +26,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _add(tar, name, obj):
-    import io
     data = pickle.dumps(obj, protocol=2)
     info = tarfile.TarInfo('cifar-10-batches-py/' + name)
     info.size = len(data)
@@ -47,13 +47,15 @@ def build_archive(path, n_train, n_test, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--n-train', type=int, default=50000, help='training images (default 50000)')
+    parser.add_argument('--n-train', type=int, default=50000,
+                        help='training images (default 50000)')
     parser.add_argument('--n-test', type=int, default=10000, help='test images (default 10000)')
     parser.add_argument('--out', default=os.path.join(ROOT, 'bench', 'out'),
                         help='work directory (default bench/out)')
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    archive = os.path.join(args.out, 'cifar-10-random-{}-{}.tar.gz'.format(args.n_train, args.n_test))
+    archive = os.path.join(args.out, 'cifar-10-random-{}-{}.tar.gz'.format(
+        args.n_train, args.n_test))
     if not os.path.exists(archive):
         build_archive(archive + '.tmp', args.n_train, args.n_test)
         os.replace(archive + '.tmp', archive)

@@ -1,4 +1,5 @@
 """Every bad input: one stderr line naming the file or flag, exit != 0, no output left."""
+import io
 import os
 import pickle
 import tarfile
@@ -26,7 +27,8 @@ def test_truncated_archive(tmp_path):
     data = open(archive, 'rb').read()
     with open(archive, 'wb') as f:
         f.write(data[:len(data) // 2])
-    _fails(tmp_path, '--archive', archive, '--skip-verify', expect=[archive, 'truncated or corrupt'])
+    _fails(tmp_path, '--archive', archive, '--skip-verify',
+           expect=[archive, 'truncated or corrupt'])
 
 
 def test_corrupt_archive(tmp_path):
@@ -45,7 +47,7 @@ def _member(name, kind=tarfile.REGTYPE, linkname=''):
     def add(tar):
         info = tarfile.TarInfo(name)
         info.type, info.linkname = kind, linkname
-        tar.addfile(info, None if kind != tarfile.REGTYPE else __import__('io').BytesIO(b''))
+        tar.addfile(info, io.BytesIO(b'') if kind == tarfile.REGTYPE else None)
     return add
 
 
@@ -142,6 +144,15 @@ def test_idx_corrupt_gzip(tmp_path):
         f.write(fx.idx_bytes(numpy.zeros((5, 28, 28)))[:40])
     _fails(tmp_path, '--dataset', 'mnist', '--archive', raw, '--skip-verify',
            expect=[bad, 'truncated or corrupt'])
+
+
+def test_idx_decompression_bomb_refused(tmp_path, monkeypatch):
+    from chainer_compare.data import archives
+    from chainer_compare.errors import UserError
+    monkeypatch.setattr(archives, '_MAX_MEMBER_BYTES', 10000)
+    data = fx.idx_bytes(numpy.zeros((100, 28, 28)))  # 78 kB of zeros, 200 bytes gzipped
+    with pytest.raises(UserError, match='bomb.gz: refused: decompresses to more than 10000'):
+        archives.parse_idx(data, 'bomb.gz')
 
 
 def test_idx_wrong_image_size(tmp_path):

@@ -81,7 +81,8 @@ def test_download_verify_and_prepare(tmp_path, serve, archive):
     result = fx.run_dataset_cli('--url', server.url, '--md5', archive[1], '--out', tmp_path)
     assert result.returncode == 0, result.stderr
     assert 'MB' in result.stderr  # the progress bar
-    assert (tmp_path / NAME).read_bytes() == archive[0] and not (tmp_path / (NAME + '.part')).exists()
+    assert (tmp_path / NAME).read_bytes() == archive[0]
+    assert not (tmp_path / (NAME + '.part')).exists()
     manifest = json.loads((tmp_path / 'manifest.json').read_text())
     assert manifest['sources'][NAME]['md5_verified'] and manifest['n_train'] == 20
     assert server.requests == [('/' + NAME, None)]

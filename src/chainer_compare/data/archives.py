@@ -10,6 +10,7 @@ MNIST / Fashion-MNIST: gzipped IDX files (big-endian header, uint8 payload).
 """
 import gzip
 import hashlib
+import io
 import posixpath
 import struct
 import tarfile
@@ -150,9 +151,13 @@ def parse_idx(data, source, payload_md5=None):
     Returns ``(array, payload_md5_hex)``.
     """
     try:
-        payload = gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            payload = f.read(_MAX_MEMBER_BYTES + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise _corrupt(source, e)
+    if len(payload) > _MAX_MEMBER_BYTES:
+        raise UserError('{}: refused: decompresses to more than {} bytes, far more than any '
+                        'real dataset file'.format(source, _MAX_MEMBER_BYTES))
     digest = hashlib.md5(payload).hexdigest()
     if payload_md5 is not None and digest != payload_md5:
         raise UserError('{}: decompressed content has MD5 {} but {} was expected; the file '
