@@ -22,6 +22,7 @@ setup(
         'six',
         'pillow',
         'matplotlib',
+        'threadpoolctl',
     ],
     extras_require={
         'gpu': ['cupy-cuda12x'],

@@ -87,3 +87,16 @@ def test_parallel_fit_equals_sequential():
     for par, m in zip(P.zca_from_moments_parallel(moments, 0.05), moments):
         seq = P.zca_from_moments(m, 0.05)
         numpy.testing.assert_allclose(par['W'], seq['W'], rtol=1e-5, atol=1e-6)
+
+
+def test_transform_of_a_non_contiguous_view_equals_that_of_a_copy():
+    # A transposed/strided view (e.g. an NHWC image batch transposed to NCHW)
+    # must be normalized like a contiguous array, not silently left unchanged.
+    from chainer_compare.data.preprocess import contrast_normalize, subtract_mean
+    rng = numpy.random.RandomState(3)
+    nhwc = rng.randint(0, 256, size=(4, 8, 8, 3)).astype(numpy.uint8)
+    view = nhwc.transpose(0, 3, 1, 2)
+    assert not view.flags.c_contiguous
+    copy = numpy.ascontiguousarray(view)
+    numpy.testing.assert_array_equal(contrast_normalize(view), contrast_normalize(copy))
+    numpy.testing.assert_array_equal(subtract_mean(view, 100.0), subtract_mean(copy, 100.0))

@@ -33,14 +33,14 @@ def scalar_mean(train_u8):
 
 
 def subtract_mean(x_u8, mean):
-    out = x_u8.astype(numpy.float32)
+    out = x_u8.astype(numpy.float32, order='C')
     out -= mean
     return out
 
 
 def contrast_normalize(x_u8, eps=CONTRAST_EPS):
     """Per image: zero mean, unit standard deviation (float32, NCHW kept)."""
-    out = x_u8.astype(numpy.float32)
+    out = x_u8.astype(numpy.float32, order='C')  # C order: the in-place reshape below must be a view
     flat = out.reshape(len(out), -1)
     for i in range(0, len(flat), _CHUNK):
         block = flat[i:i + _CHUNK]
