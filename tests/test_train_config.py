@@ -102,3 +102,28 @@ def test_split_views_do_not_copy():
     assert info['indices_sha256'] == split.indices_sha256(split.split_indices(40)[1])
     train, valid, _, info = split.make_datasets(Data, use_validation=False)
     assert valid is None and len(train) == 40 and info['no_valid_data']
+
+
+def test_train_size_keeps_a_fixed_subset_and_the_same_validation_split():
+    class Data:
+        train_x = numpy.arange(40 * 2, dtype=numpy.float32).reshape(40, 2)
+        train_y = numpy.arange(40, dtype=numpy.int32)
+        test_x, test_y = train_x[:4], train_y[:4]
+        directory = 'here'
+    full_train, full_valid, _, _ = split.make_datasets(Data)
+    train, valid, test, info = split.make_datasets(Data, train_size=10)
+    labels = sorted(int(train[i][1]) for i in range(len(train)))
+    assert len(train) == 10 and info['train_size'] == 10
+    assert set(labels) <= {int(full_train[i][1]) for i in range(len(full_train))}
+    assert [valid[i][1] for i in range(4)] == [full_valid[i][1] for i in range(4)]
+    again, _, _, _ = split.make_datasets(Data, train_size=10)
+    assert labels == sorted(int(again[i][1]) for i in range(10))
+    train, valid, _, info = split.make_datasets(Data, use_validation=False, train_size=7)
+    assert valid is None and len(train) == 7 and 'train_size' in info['note']
+    with pytest.raises(UserError, match='--train_size 37'):
+        split.make_datasets(Data, train_size=37)
+
+
+def test_train_size_must_be_positive():
+    with pytest.raises(UserError, match='--train_size'):
+        config.parse_args(['--train_size', '0'])

@@ -84,6 +84,10 @@ def build_parser():
     a('--no_valid_data', action='store_true',
       help='train on the whole training set with no validation split; the best epoch '
            'is then the last epoch (recorded in metadata.json and summary.json)')
+    a('--train_size', type=int, default=None, metavar='N',
+      help='train on a fixed random subset of N training images (the same subset for '
+           'every run of a dataset; validation and test sets are unchanged) for quick '
+           'comparisons such as make demo (default: all)')
     a('--resume', nargs='?', const=True, default=None, metavar='RUN_DIR',
       help='continue an interrupted run from its snapshot: give its directory '
            '(results/cnn) or use -p to name it; only -g, --iter and --no-fast-cpu may change')
@@ -121,6 +125,8 @@ def validate(args):
     _check_choice('--lr_shape', args.lr_shape, ('multistep', 'cosine'))
     _check_positive('--batch_size', args.batch_size)
     _check_positive('--iter', args.iter)
+    if args.train_size is not None:
+        _check_positive('--train_size', args.train_size)
     _check_positive('--warmup', args.warmup, allow_zero=True)
     _check_positive('--weight_decay', args.weight_decay, allow_zero=True)
     _check_positive('--res_depth', args.res_depth)

@@ -19,6 +19,7 @@ from chainer_compare.errors import UserError
 
 VALIDATION_SIZE = 5000
 SPLIT_SEED = 20160606  # fixed forever: changing it changes every dataset's split
+SUBSET_SEED = SPLIT_SEED + 1  # the --train_size subset, likewise fixed
 
 
 def validation_size(n_train):
@@ -37,27 +38,52 @@ def indices_sha256(indices):
 
 
 def _subsets(x, y, train_idx, valid_idx):
-    """Two views of (x, y); SubDataset wants a full permutation and a range of it."""
-    order = numpy.concatenate([train_idx, valid_idx])
+    """Two views of (x, y); SubDataset wants a full permutation and a range of it.
+
+    Indices in neither set (left out by ``--train_size``) go at the end.
+    """
+    used = numpy.zeros(len(x), dtype=bool)
+    used[train_idx] = used[valid_idx] = True
+    order = numpy.concatenate([train_idx, valid_idx, numpy.flatnonzero(~used)])
     base = chainer.datasets.TupleDataset(x, y)
-    n = len(train_idx)
+    n, m = len(train_idx), len(train_idx) + len(valid_idx)
     return (chainer.datasets.SubDataset(base, 0, n, order=order),
-            chainer.datasets.SubDataset(base, n, len(order), order=order))
+            chainer.datasets.SubDataset(base, n, m, order=order))
 
 
-def make_datasets(data, use_validation=True):
+def training_subset(train_idx, train_size, source):
+    """A fixed random subset of ``train_idx`` (``--train_size``), sorted."""
+    if train_size is None:
+        return train_idx
+    if train_size > len(train_idx):
+        raise UserError('--train_size {}: {} has only {} training images{}'.format(
+            train_size, source, len(train_idx), '' if len(train_idx) == 0 else
+            ' after the validation hold-out'))
+    order = numpy.random.RandomState(SUBSET_SEED).permutation(len(train_idx))
+    return numpy.sort(train_idx[order[:train_size]])
+
+
+def make_datasets(data, use_validation=True, train_size=None):
     """(train, validation or None, test, info) from a ``PreparedData``.
 
     ``info`` is the ``validation_split`` record written to metadata.json.
+    ``train_size`` keeps a fixed random subset of the training images.
     """
     x, y = data.train_x, data.train_y
     test = chainer.datasets.TupleDataset(data.test_x, data.test_y)
     if not use_validation:
-        info = {'held_out': 0, 'train_size': len(x), 'no_valid_data': True,
+        train_idx = training_subset(numpy.arange(len(x)), train_size, data.directory)
+        info = {'held_out': 0, 'train_size': int(len(train_idx)), 'no_valid_data': True,
                 'note': 'trained on all training data (--no_valid_data); '
                         'the best epoch is the last epoch'}
-        return chainer.datasets.TupleDataset(x, y), None, test, info
+        if train_size is None:
+            return chainer.datasets.TupleDataset(x, y), None, test, info
+        info['note'] = 'trained on a subset of {} images (--train_size) with no ' \
+                       'validation split; the best epoch is the last epoch'.format(train_size)
+        train, _ = _subsets(x, y, train_idx, numpy.array([], dtype=train_idx.dtype))
+        return train, None, test, info
     train_idx, valid_idx = split_indices(len(x))
+    train_idx = training_subset(train_idx, train_size, data.directory)
     if len(valid_idx) == 0:
         raise UserError('{}: only {} training images, too few to hold out a validation '
                         'split; use --no_valid_data'.format(data.directory, len(x)))
