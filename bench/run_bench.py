@@ -37,6 +37,7 @@ import numpy  # noqa: E402
 import speed  # noqa: E402
 from report import render_markdown  # noqa: E402
 from chainer_compare.safeio import atomic_write_text  # noqa: E402
+from chainer_compare.training.device import describe as describe_device  # noqa: E402
 
 MODELS = ('cnn', 'cnnbn', 'vgg', 'residual')
 AUGMENTATIONS = ('crop,flip', 'crop', 'flip', 'rotate', 'erasing', 'cutout')
@@ -73,7 +74,8 @@ def environment():
     from threadpoolctl import threadpool_info
     env = {
         'python': platform.python_version(), 'numpy': numpy.__version__,
-        'chainer': chainer.__version__, 'cpu': _cpu_model(), 'cpus': os.cpu_count(),
+        'chainer': chainer.__version__, 'device': describe_device(-1)['device'],
+        'cpus': os.cpu_count(),
         'load_avg_1min_start': round(os.getloadavg()[0], 2),
         'blas': [{k: info.get(k) for k in ('internal_api', 'version', 'num_threads',
                                             'threading_layer', 'architecture')}
@@ -90,17 +92,6 @@ def environment():
     except ImportError:
         env['torch'] = None
     return env
-
-
-def _cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def bench_training(args, have_torch, log):

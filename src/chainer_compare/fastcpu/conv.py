@@ -22,6 +22,13 @@ DOUBLE_BACKWARD_MESSAGE = (
     "chainer.using_config('fast_cpu', False) or train.py --no-fast-cpu")
 
 
+class GradientNode(chainer.function_node.FunctionNode):
+    """A node computing first-order gradients; differentiating it raises a clear error."""
+
+    def backward(self, indexes, grad_outputs):
+        raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
+
+
 class Convolution2D(chainer.function_node.FunctionNode):
     """y = conv(x, W) + b for NCHW-shaped x (any memory layout), dilation 1, groups 1."""
 
@@ -72,7 +79,7 @@ class Convolution2D(chainer.function_node.FunctionNode):
         return Convolution2DGrad(self, indexes).apply((x, W, grad_outputs[0]))
 
 
-class Convolution2DGrad(chainer.function_node.FunctionNode):
+class Convolution2DGrad(GradientNode):
     """The gradients of :class:`Convolution2D` w.r.t. the inputs in ``indexes``."""
 
     def __init__(self, conv, indexes):
@@ -134,9 +141,6 @@ class Convolution2DGrad(chainer.function_node.FunctionNode):
         _workspace.give(gcol)
         _workspace.give(gx_pad)
         return L.to_nchw_view(gx)
-
-    def backward(self, indexes, grad_outputs):
-        raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
 
 
 def gemm(a, b, out=None):

@@ -16,7 +16,7 @@ import chainer
 import numpy
 
 from chainer_compare.fastcpu import _layout as L
-from chainer_compare.fastcpu.conv import DOUBLE_BACKWARD_MESSAGE
+from chainer_compare.fastcpu.conv import GradientNode
 
 #: Largest max-pooling window side done here (the winner index is uint8).
 MAX_WINDOW = 255
@@ -149,19 +149,19 @@ class MaxPooling2D(_Pooling2D):
         return MaxPooling2DGrad(self).apply(grad_outputs)
 
 
-class MaxPooling2DGrad(chainer.function_node.FunctionNode):
+class _PoolingGrad(GradientNode):
 
     def __init__(self, pool):
         self.pool = pool
+
+
+class MaxPooling2DGrad(_PoolingGrad):
 
     def forward(self, inputs):
         p = self.pool
         g_rows = _spread_along(L.nhwc(inputs[0]), 1, p.kh, p.sy, p.src_hw[0], p.row_winner)
         g_src = _spread_along(g_rows, 2, p.kw, p.sx, p.src_hw[1], p.col_winner)
         return p._crop(g_src),
-
-    def backward(self, indexes, grad_outputs):
-        raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
 
 
 class AveragePooling2D(_Pooling2D):
@@ -180,10 +180,7 @@ class AveragePooling2D(_Pooling2D):
         return AveragePooling2DGrad(self).apply(grad_outputs)
 
 
-class AveragePooling2DGrad(chainer.function_node.FunctionNode):
-
-    def __init__(self, pool):
-        self.pool = pool
+class AveragePooling2DGrad(_PoolingGrad):
 
     def forward(self, inputs):
         p = self.pool
@@ -192,9 +189,6 @@ class AveragePooling2DGrad(chainer.function_node.FunctionNode):
             gy = gy * gy.dtype.type(1.0 / (p.kh * p.kw))
         g_rows = _spread_along(gy, 1, p.kh, p.sy, p.src_hw[0])
         return p._crop(_spread_along(g_rows, 2, p.kw, p.sx, p.src_hw[1])),
-
-    def backward(self, indexes, grad_outputs):
-        raise NotImplementedError(DOUBLE_BACKWARD_MESSAGE)
 
 
 def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
