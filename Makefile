@@ -12,7 +12,7 @@ CHAINER_BUILD := "setuptools<82" wheel
 APT_PACKAGES := openmpi-bin libopenmpi-dev dataset-fashion-mnist chromium
 PYTEST_ARGS ?=
 
-.PHONY: help install sysdeps test test-fast dataset plots demo bench seed004 clean
+.PHONY: help install sysdeps test test-fast dataset plots demo bench bench-data seed004 clean
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -52,6 +52,12 @@ plots: install  ## compare every run under results/: summary.md/.csv, curves.png
 
 seed004: install  ## seed 004's seven CIFAR-10 trainings (GPU=0 by default), then the comparison
 	PYTHON=$(PY) scripts/seed004.sh
+
+demo: install  ## real Fashion-MNIST end to end on the CPU: data stage, 3 configs x 2 seeds, plots + report (~15 min)
+	PYTHON=$(PY) scripts/demo.sh
+
+bench-data: install  ## time the data stage on CIFAR-10-sized random data (peak RSS too)
+	$(PY) bench/bench_data.py
 
 clean:  ## remove the venv, caches and build outputs (keeps dataset/ and results/)
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
