@@ -12,7 +12,7 @@ import pytest
 from chainer import gradient_check
 
 from chainer_compare import fastcpu
-from chainer_compare.fastcpu import conv as fast_conv
+from chainer_compare.fastcpu import _workspace, conv as fast_conv
 from chainer_compare.models import create_model, list_models, ops
 
 # (name, in_channels, out_channels, size, ksize, stride, pad)
@@ -124,21 +124,30 @@ def test_convolution_gradient_check(case):
         (x, W, b), gy, eps=1e-3, atol=1e-6, rtol=1e-5)
 
 
-def test_convolution_accepts_any_input_layout():
+def test_convolution_accepts_any_input_layout_and_returns_channels_last():
     x, W, b = conv_arrays(4, 6, 9, 3, numpy.float32)
     expected = F.convolution_2d(x, W, b, pad=1).array
     channels_last = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     strided = numpy.repeat(x, 2, axis=3)[:, :, :, ::2]
     for variant in (channels_last, strided):
-        assert_close(fastcpu.convolution_2d(variant, W, b, pad=1).array, expected)
+        y = fastcpu.convolution_2d(variant, W, b, pad=1).array
+        assert_close(y, expected)
+        # NHWC memory behind an NCHW view: the next fast layer needs no conversion.
+        assert y.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-def test_convolution_output_is_channels_last_view():
-    # Why consecutive fast layers need no layout conversion.
-    x, W, b = conv_arrays(4, 6, 9, 3, numpy.float32)
-    y = fastcpu.convolution_2d(x, W, b, pad=1).array
-    assert y.shape == (2, 6, 9, 9)
-    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+def test_scratch_buffers_are_reused_not_leaked():
+    x, W, b = conv_arrays(64, 64, 16, 5, numpy.float32, n=8)
+    _workspace.clear()
+    with chainer.no_backprop_mode():  # patches go straight back to the pool
+        first = fastcpu.convolution_2d(x, W, b, pad=2).array
+        idle = _workspace.idle_bytes()
+        for _ in range(3):
+            again = fastcpu.convolution_2d(x, W, b, pad=2).array
+    assert idle >= 8 * 16 * 16 * 25 * 64 * 4 and _workspace.idle_bytes() == idle
+    numpy.testing.assert_array_equal(first, again)
+    _workspace.clear()
+    assert _workspace.idle_bytes() == 0
 
 
 def test_convolution_without_input_gradient_skips_it():
