@@ -14,3 +14,4 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: takes more than a few seconds')
     config.addinivalue_line('markers', 'mpi: needs mpiexec and mpi4py')
     config.addinivalue_line('markers', 'browser: needs Debian chromium')
+    config.addinivalue_line('markers', 'gpu: needs CuPy and a GPU (chainer.testing)')
