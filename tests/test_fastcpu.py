@@ -124,16 +124,20 @@ def test_convolution_gradient_check(case):
         (x, W, b), gy, eps=1e-3, atol=1e-6, rtol=1e-5)
 
 
-def test_convolution_accepts_any_input_layout_and_returns_channels_last():
-    x, W, b = conv_arrays(4, 6, 9, 3, numpy.float32)
+@pytest.mark.parametrize('c_out', [8, 64])
+def test_convolution_accepts_any_input_layout(c_out):
+    x, W, b = conv_arrays(4, c_out, 9, 3, numpy.float32)
     expected = F.convolution_2d(x, W, b, pad=1).array
     channels_last = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     strided = numpy.repeat(x, 2, axis=3)[:, :, :, ::2]
-    for variant in (channels_last, strided):
+    for variant in (x, channels_last, strided):
         y = fastcpu.convolution_2d(variant, W, b, pad=1).array
         assert_close(y, expected)
-        # NHWC memory behind an NCHW view: the next fast layer needs no conversion.
-        assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+        if c_out > fast_conv.NCHW_OUTPUT_MAX_CHANNELS:
+            # NHWC memory behind an NCHW view: the next fast layer needs no conversion.
+            assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+        else:
+            assert y.flags.c_contiguous  # few channels: NCHW for Chainer's BN
 
 
 def test_scratch_buffers_are_reused_not_leaked():
