@@ -56,6 +56,10 @@ seed004: install  ## seed 004's seven CIFAR-10 trainings (GPU=0 by default), the
 demo: install  ## real Fashion-MNIST end to end on the CPU: data stage, 3 configs x 2 seeds, plots + report (~15 min)
 	PYTHON=$(PY) scripts/demo.sh
 
+bench: install  ## training images/s: fast CPU path vs stock Chainer vs PyTorch -> bench/RESULTS.md, bench/results.csv
+	$(PIP) install -q "torch==2.13.0" "setuptools>=77.0.3,<82"
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/run_bench.py
+
 bench-data: install  ## time the data stage on CIFAR-10-sized random data (peak RSS too)
 	$(PY) bench/bench_data.py
 

@@ -27,7 +27,8 @@ setup(
     extras_require={
         'gpu': ['cupy-cuda12x'],
         'mpi': ['mpi4py>=3.1'],
-        'test': ['pytest>=7', 'pytest-timeout', 'threadpoolctl'],
+        # chainer.testing (gradient_check) imports pkg_resources: setuptools<82.
+        'test': ['pytest>=7', 'pytest-timeout', 'threadpoolctl', 'setuptools<82'],
         'bench': ['threadpoolctl', 'psutil'],
     },
 )
