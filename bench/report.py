@@ -70,3 +70,30 @@ def render_markdown(args, env, rows, elapsed, ratio):
     lines += ['## Configuration', '', '```json', json.dumps(env, indent=1, default=str), '```',
               '', 'Raw numbers: results.csv.', '']
     return '\n'.join(lines)
+
+
+def render_gpu_markdown(args, env, rows, elapsed, ratio):
+    """RESULTS-gpu.md: Chainer on CuPy vs PyTorch CUDA, and augmentation on the GPU."""
+    rate = {(r['model'], r['variant']): r['images_per_s'] for r in rows
+            if r['section'] == 'train'}
+    lines = [
+        '# `make bench` on a GPU (`bench/run_bench.py --gpu {}`)'.format(args.gpu), '',
+        'Generated on {} UTC in {:.0f} s on {} (CuPy {}, Chainer {}, cuDNN used by Chainer: '
+        '{}; PyTorch {}).  Training images/s at batch {}, median of {} synchronized steps '
+        'after {} warm-up steps; synthetic 3x32x32 inputs, MomentumSGD; `residual` is '
+        'res_depth {}.'.format(
+            datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M'), elapsed, env.get('gpu'),
+            env.get('cupy'), env['chainer'], env.get('chainer_cudnn_enabled'),
+            env.get('torch') or '(not installed)', args.batch, args.reps, args.warmup,
+            args.res_depth), '',
+        '| model | Chainer (CuPy) | PyTorch CUDA | Chainer / PyTorch |', '|---|---:|---:|---:|']
+    for model in args.models:
+        lines.append('| {} | {} | {} | {} |'.format(
+            model, _num(rate.get((model, 'cupy'))), _num(rate.get((model, 'torch_cuda'))),
+            _ratio(ratio(rows, model, 'cupy', 'torch_cuda'))))
+    augment = [r for r in rows if r['section'] == 'augment']
+    if augment:
+        lines += ['', '| augmentation on the GPU | images/s |', '|---|---:|']
+        lines += ['| {} | {:.0f} |'.format(r['variant'], r['images_per_s']) for r in augment]
+    lines += ['', '```json', json.dumps(env, indent=1, default=str), '```', '']
+    return '\n'.join(lines)

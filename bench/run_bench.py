@@ -35,7 +35,7 @@ import chainer_compare.compat  # noqa: E402,F401  (before chainer)
 import numpy  # noqa: E402
 
 import speed  # noqa: E402
-from report import render_markdown  # noqa: E402
+from report import render_gpu_markdown, render_markdown  # noqa: E402
 from chainer_compare.safeio import atomic_write_text  # noqa: E402
 from chainer_compare.training.device import describe as describe_device  # noqa: E402
 
@@ -58,6 +58,9 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=2, help='untimed steps per variant (default 2)')
     p.add_argument('--res-depth', type=int, default=3,
                    help='residual blocks per stage for `residual` (default 3: ResNet-20)')
+    p.add_argument('--gpu', type=int, default=-1,
+                   help='time on this GPU instead: Chainer on CuPy vs PyTorch CUDA; writes '
+                        'RESULTS-gpu.md and results-gpu.csv (default -1: the CPU comparison)')
     p.add_argument('--no-torch', action='store_true', help='skip PyTorch even if installed')
     p.add_argument('--no-data', action='store_true', help='skip the data-stage benchmark')
     p.add_argument('--out-dir', default=HERE,
@@ -94,14 +97,32 @@ def environment():
     return env
 
 
+def gpu_environment(gpu):
+    """The card, CuPy/CUDA versions and whether Chainer uses cuDNN."""
+    import chainer
+    import cupy
+    props = cupy.cuda.runtime.getDeviceProperties(gpu)
+    name = props['name']
+    return {'gpu': name.decode() if isinstance(name, bytes) else name,
+            'cupy': cupy.__version__,
+            'cuda_runtime': cupy.cuda.runtime.runtimeGetVersion(),
+            'chainer_cudnn_enabled': bool(chainer.backends.cuda.cudnn_enabled),
+            'chainer_use_cudnn': chainer.config.use_cudnn}
+
+
 def bench_training(args, have_torch, log):
     rows = []
     x, t = speed.synthetic_batch(args.batch)
     for name in args.models:
-        steps = {'fast': speed.chainer_step(name, x, t, True, args.res_depth),
-                 'stock': speed.chainer_step(name, x, t, False, args.res_depth)}
-        if have_torch:
-            steps['torch'] = speed.torch_step(name, x, t, args.res_depth)
+        if args.gpu >= 0:
+            steps = {'cupy': speed.chainer_gpu_step(name, x, t, args.res_depth, args.gpu)}
+            if have_torch:
+                steps['torch_cuda'] = speed.torch_cuda_step(name, x, t, args.res_depth, args.gpu)
+        else:
+            steps = {'fast': speed.chainer_step(name, x, t, True, args.res_depth),
+                     'stock': speed.chainer_step(name, x, t, False, args.res_depth)}
+            if have_torch:
+                steps['torch'] = speed.torch_step(name, x, t, args.res_depth)
         wall, cpu = speed.time_round_robin(steps, args.warmup, args.reps)
         for variant in steps:
             row = dict(speed.summarize(args.batch, wall[variant], cpu[variant]),
@@ -118,7 +139,8 @@ def bench_augmentation(args, log):
     rows = []
     for spec in AUGMENTATIONS:
         try:
-            rate = speed.augmentation_throughput(spec, args.batch, max(3, args.reps))
+            rate = speed.augmentation_throughput(spec, args.batch, max(3, args.reps),
+                                                 gpu=args.gpu)
         except ImportError as e:
             log('augmentation unavailable: {}'.format(e))
             return rows
@@ -162,9 +184,11 @@ def write_outputs(args, env, rows, elapsed):
     for row in rows:
         writer.writerow({k: (round(v, 4) if isinstance(v, float) else v)
                          for k, v in row.items()})
-    atomic_write_text(os.path.join(args.out_dir, 'results.csv'), buf.getvalue())
-    atomic_write_text(os.path.join(args.out_dir, 'RESULTS.md'),
-                      render_markdown(args, env, rows, elapsed, ratio))
+    suffix = '-gpu' if args.gpu >= 0 else ''
+    render = render_gpu_markdown if args.gpu >= 0 else render_markdown
+    atomic_write_text(os.path.join(args.out_dir, 'results{}.csv'.format(suffix)), buf.getvalue())
+    atomic_write_text(os.path.join(args.out_dir, 'RESULTS{}.md'.format(suffix)),
+                      render(args, env, rows, elapsed, ratio))
 
 
 def main(argv=None):
@@ -185,6 +209,9 @@ def main(argv=None):
         log('PyTorch not installed (pip install torch==2.13.0): column (c) skipped')
     start = time.time()
     env = environment()
+    if args.gpu >= 0:
+        env.update(gpu_environment(args.gpu))
+        args.no_data = True  # the data stage runs on the CPU: the CPU bench covers it
     log('BLAS: {}  torch threads: {}'.format(env['blas'], env.get('torch_threads')))
     rows = bench_training(args, have_torch, log)
     rows += bench_augmentation(args, log)
@@ -194,11 +221,15 @@ def main(argv=None):
     elapsed = time.time() - start
     write_outputs(args, env, rows, elapsed)
     for model in args.models:
-        log('{:9s} fast/stock {}  fast/torch {}'.format(
-            model, _fmt(ratio(rows, model, 'fast', 'stock')),
-            _fmt(ratio(rows, model, 'fast', 'torch'))))
-    log('wrote {} and {}'.format(os.path.join(args.out_dir, 'RESULTS.md'),
-                                 os.path.join(args.out_dir, 'results.csv')))
+        if args.gpu >= 0:
+            log('{:9s} cupy/torch_cuda {}'.format(
+                model, _fmt(ratio(rows, model, 'cupy', 'torch_cuda'))))
+        else:
+            log('{:9s} fast/stock {}  fast/torch {}'.format(
+                model, _fmt(ratio(rows, model, 'fast', 'stock')),
+                _fmt(ratio(rows, model, 'fast', 'torch'))))
+    log('wrote RESULTS{0}.md and results{0}.csv in {1}'.format(
+        '-gpu' if args.gpu >= 0 else '', args.out_dir))
 
 
 def _fmt(value):

@@ -65,6 +65,53 @@ def torch_step(name, x, t, res_depth):
     return step
 
 
+def chainer_gpu_step(name, x, t, res_depth, gpu):
+    """One Chainer training step on GPU ``gpu`` (CuPy), synchronized so it can be timed."""
+    import cupy
+
+    numpy.random.seed(0)
+    device = chainer.get_device('@cupy:{}'.format(gpu))
+    device.use()
+    model = create_model(name, in_channels=x.shape[1], image_size=x.shape[2],
+                         n_classes=10, res_depth=res_depth)
+    model.to_device(device)
+    optimizer = chainer.optimizers.MomentumSGD(LEARNING_RATE, MOMENTUM)
+    optimizer.setup(model)
+    gx, gt = cupy.asarray(x), cupy.asarray(t)
+
+    def step():
+        with chainer.using_config('train', True):
+            model.cleargrads()
+            loss = F.softmax_cross_entropy(model(gx), gt)
+            loss.backward()
+            optimizer.update()
+        cupy.cuda.Device(gpu).synchronize()
+    step.n_params = sum(p.size for p in model.params())
+    return step
+
+
+def torch_cuda_step(name, x, t, res_depth, gpu):
+    """One PyTorch CUDA training step of the twin architecture, synchronized."""
+    import torch
+    from torch_models import create_torch_model
+
+    torch.manual_seed(0)
+    dev = torch.device('cuda', gpu)
+    model = create_torch_model(name, x.shape[1], x.shape[2], 10, res_depth).train().to(dev)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+    tx = torch.from_numpy(x).to(dev)
+    tt = torch.from_numpy(t.astype(numpy.int64)).to(dev)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(tx), tt)
+        loss.backward()
+        optimizer.step()
+        torch.cuda.synchronize(dev)
+    step.n_params = sum(p.numel() for p in model.parameters())
+    return step
+
+
 def time_round_robin(steps, warmup, reps):
     """{variant: [wall seconds per step]} for ``reps`` rounds after ``warmup`` steps each.
 
@@ -100,17 +147,27 @@ def summarize(batch, wall, cpu):
     }
 
 
-def augmentation_throughput(spec, batch, reps, seed=0):
-    """images/s of ``augment.build_augmentation(spec)`` on a (batch, 3, 32, 32) float32 batch."""
+def augmentation_throughput(spec, batch, reps, seed=0, gpu=-1):
+    """images/s of ``augment.build_augmentation(spec)`` on a (batch, 3, 32, 32) float32 batch.
+
+    With ``gpu`` >= 0 the batch is a CuPy array on that GPU (synchronized per call).
+    """
     from chainer_compare.training import augment
 
     transform = augment.build_augmentation(spec)
     x, _ = synthetic_batch(batch)
+    sync = lambda: None  # noqa: E731
+    if gpu >= 0:
+        import cupy
+        x = cupy.asarray(x)
+        sync = cupy.cuda.Device(gpu).synchronize
     rng = numpy.random.RandomState(seed)
     transform(x, rng)
+    sync()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
         transform(x, rng)
+        sync()
         times.append(time.perf_counter() - start)
     return batch / statistics.median(times)
