@@ -8,7 +8,6 @@
 Writes image.pkl, image_norm.pkl, image_zca.pkl, image_norm_zca.pkl, label.pkl,
 preprocess.pkl, samples.png and manifest.json (see docs/data.md).
 """
-import argparse
 import os
 import sys
 
@@ -17,16 +16,11 @@ if __package__ in (None, ''):
 
 import chainer_compare.compat  # noqa: E402,F401  (before anything imports chainer)
 from chainer_compare.data import DATASETS, DEFAULT_ZCA_EPS, prepare_dataset  # noqa: E402
-from chainer_compare.errors import run_cli  # noqa: E402
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message):  # one line on stderr, like every other bad input
-        self.exit(2, '{}: error: {} (see --help)\n'.format(self.prog, message))
+from chainer_compare.errors import ArgumentParser, run_cli  # noqa: E402
 
 
 def main(argv=None):
-    parser = _OneLineParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--dataset', default='cifar10', choices=list(DATASETS),
                         help='which dataset to prepare (default: cifar10)')
     parser.add_argument('--out', default=None,

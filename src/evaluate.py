@@ -8,7 +8,6 @@ per_class.md, confusion.png and mistakes.png (the most confident mistakes with
 true and predicted class names) into <run>/evaluation/ (or --out).  The run's
 own files are only read.
 """
-import argparse
 import os
 import sys
 
@@ -16,11 +15,11 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import chainer_compare.compat  # noqa: E402,F401  (before anything imports chainer)
-from chainer_compare.errors import run_cli  # noqa: E402
+from chainer_compare.errors import ArgumentParser, run_cli  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser = ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('run_dir', help='run directory written by src/train.py')
     parser.add_argument('--out', default=None,
                         help='output directory (default: <run_dir>/evaluation)')

@@ -8,7 +8,6 @@
 
 Run directories are only read, never modified.
 """
-import argparse
 import os
 import sys
 
@@ -16,11 +15,11 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import chainer_compare.compat  # noqa: E402,F401  (before anything imports chainer)
-from chainer_compare.errors import run_cli  # noqa: E402
+from chainer_compare.errors import ArgumentParser, run_cli  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('paths', nargs='*', default=['results'], metavar='RUN_DIR',
                         help='run directories, directories holding runs, or globs '
                              '(default: results)')

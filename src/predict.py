@@ -9,7 +9,6 @@ preprocessed with the statistics stored by the data stage (including ZCA).  A
 file that cannot be read as an image is reported by name and the others are
 still predicted; the exit status is then 1.
 """
-import argparse
 import os
 import sys
 
@@ -17,11 +16,11 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import chainer_compare.compat  # noqa: E402,F401  (before anything imports chainer)
-from chainer_compare.errors import run_cli  # noqa: E402
+from chainer_compare.errors import ArgumentParser, run_cli  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser = ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('run_dir', help='run directory written by src/train.py')
     parser.add_argument('images', nargs='+', help='image files (PNG, JPEG, ... any size)')
     parser.add_argument('-k', '--top-k', type=int, default=3,

@@ -4,6 +4,7 @@ A :class:`UserError` carries one line that names the file or flag at fault and
 says what to do.  :func:`run_cli` turns it into that line on stderr and exit
 status 2, so every script in src/ behaves the same way on bad input.
 """
+import argparse
 import sys
 
 
@@ -11,6 +12,13 @@ class UserError(Exception):
     """A problem the user can fix; the message names the file or flag."""
 
     exit_code = 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose bad-flag report is a UserError: one line, exit 2, via run_cli."""
+
+    def error(self, message):
+        raise UserError('{} (see --help)'.format(message))
 
 
 def run_cli(main, argv=None):

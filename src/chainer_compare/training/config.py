@@ -15,7 +15,7 @@ import argparse
 import math
 import os
 
-from chainer_compare.errors import UserError
+from chainer_compare.errors import ArgumentParser, UserError
 
 DEFAULT_DATASET = os.path.join('dataset', 'image.pkl')
 
@@ -23,15 +23,8 @@ DEFAULT_DATASET = os.path.join('dataset', 'image.pkl')
 RESUME_MUTABLE = ('gpu', 'iter', 'resume', 'fast_cpu', 'out', 'prefix')
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as one UserError line (exit 2)."""
-
-    def error(self, message):
-        raise UserError(message)
-
-
 def build_parser():
-    p = _Parser(prog='train.py', description=(
+    p = ArgumentParser(prog='train.py', description=(
         'Train an image classifier with Chainer and write a run directory '
         '(log, args, metadata.json, summary.json, models, snapshot, curves) '
         'under --out/<prefix>.'))
