@@ -98,6 +98,9 @@ def build_trainer(args, model, datasets, device, run_dir, comm=None):
         test = parallel.scatter(test, comm)
     rngs = random_states(args.seed, comm)
     target = classifier(model)
+    # On the device before the optimizer: ChainerMN broadcasts rank 0's weights
+    # from where they live (pure_nccl needs CuPy arrays there).
+    target.to_device(device)
     optimizer = make_optimizer(args, target, comm)
     order = chainer.iterators.ShuffleOrderSampler(rngs['shuffle'])
     train_iter = chainer.iterators.SerialIterator(train, args.batch_size, order_sampler=order)
