@@ -53,7 +53,7 @@ plots: install  ## compare every run under results/: summary.md/.csv, curves.png
 seed004: install  ## seed 004's seven CIFAR-10 trainings (GPU=0 by default), then the comparison
 	PYTHON=$(PY) scripts/seed004.sh
 
-demo: install  ## real Fashion-MNIST end to end on the CPU: data stage, 3 configs x 2 seeds, plots + report (~15 min)
+demo: install  ## real Fashion-MNIST end to end on the CPU: data stage, 3 configs x 2 seeds, plots + report (~16 min on 2 cores)
 	PYTHON=$(PY) scripts/demo.sh
 
 bench: install  ## training images/s: fast CPU path vs stock Chainer vs PyTorch -> bench/RESULTS.md, bench/results.csv
