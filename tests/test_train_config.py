@@ -89,12 +89,15 @@ def test_split_is_fixed_and_disjoint():
     assert split.indices_sha256(first) == split.indices_sha256(split.split_indices(1000)[1])
 
 
+class Data:
+    """A stand-in for PreparedData: 40 training images whose labels are their indices."""
+    train_x = numpy.arange(40 * 2, dtype=numpy.float32).reshape(40, 2)
+    train_y = numpy.arange(40, dtype=numpy.int32)
+    test_x, test_y = train_x[:4], train_y[:4]
+    directory = 'here'
+
+
 def test_split_views_do_not_copy():
-    class Data:
-        train_x = numpy.arange(40 * 2, dtype=numpy.float32).reshape(40, 2)
-        train_y = numpy.arange(40, dtype=numpy.int32)
-        test_x, test_y = train_x[:4], train_y[:4]
-        directory = 'here'
     train, valid, test, info = split.make_datasets(Data)
     assert len(train) == 36 and len(valid) == 4 and info['held_out'] == 4
     seen = sorted(int(train[i][1]) for i in range(36)) + sorted(int(valid[i][1]) for i in range(4))
@@ -105,11 +108,6 @@ def test_split_views_do_not_copy():
 
 
 def test_train_size_keeps_a_fixed_subset_and_the_same_validation_split():
-    class Data:
-        train_x = numpy.arange(40 * 2, dtype=numpy.float32).reshape(40, 2)
-        train_y = numpy.arange(40, dtype=numpy.int32)
-        test_x, test_y = train_x[:4], train_y[:4]
-        directory = 'here'
     full_train, full_valid, _, _ = split.make_datasets(Data)
     train, valid, test, info = split.make_datasets(Data, train_size=10)
     labels = sorted(int(train[i][1]) for i in range(len(train)))
