@@ -96,6 +96,12 @@ def safe_load_pickle(path, encoding='bytes'):
     return safe_loads(data, source=str(path), encoding=encoding)
 
 
+# Read once at import: os.umask can only be read by setting it, which would race
+# with the data stage's writer threads.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode='wb'):
     """Open a temp file next to ``path``; rename it over ``path`` on success.
@@ -118,9 +124,7 @@ def atomic_write(path, mode='wb'):
             os.fsync(f.fileno())
         # mkstemp creates 0600 files; give the result the usual umask mode so
         # datasets and runs can be shared like any other file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
