@@ -127,7 +127,7 @@ def _train(args, comm):
     else:  # rank 0 reads the files, the others receive the arrays
         data = _parallel().broadcast(comm, load_prepared(args.dataset) if root else None)
     train_set, valid_set, test_set, split_info = split.make_datasets(
-        data, not args.no_valid_data, getattr(args, 'train_size', None))
+        data, not args.no_valid_data, args.train_size)
     # The model before the run directory: a model that cannot take this data
     # (UserError) leaves nothing behind.
     numpy.random.seed(args.seed)  # the initial weights depend on --seed only
