@@ -21,9 +21,12 @@ from test_train_support import ROOT, TRAIN_PY, run_train, train_env, write_tiny_
 ARGS = ['-g', '-1', '-m', 'keras_mnist_cnn', '-b', '16', '--optimizer', 'adam', '--iter', '2',
         '--lr_decay_iter', '1']
 
-# train.py with every update of epoch 2 followed by a pause.
+# train.py with every update of epoch 2 followed by a pause; the first such
+# update touches the file named by $SLOW_MARKER, so the test signals only once
+# the run is really inside epoch 2 (waiting for epoch 1's snapshot alone raced
+# with the end-of-epoch extensions, and the stop could land at iteration 3).
 SLOW_TRAIN = '''
-import runpy, sys, time
+import os, runpy, sys, time
 sys.path.insert(0, {src!r})
 import chainer_compare.compat
 from chainer_compare.training import updater
@@ -31,6 +34,7 @@ update_core = updater.TrainingUpdater.update_core
 def slow_update_core(self):
     update_core(self)
     if self.epoch >= 1 and not self.is_new_epoch:
+        open(os.environ['SLOW_MARKER'], 'a').close()
         time.sleep(0.3)
 updater.TrainingUpdater.update_core = slow_update_core
 sys.argv = [{train!r}] + sys.argv[1:]
@@ -53,15 +57,17 @@ def _weights(path):
 
 
 def _interrupt(workdir, prefix, signum):
-    """Start a slowed run, send ``signum`` once epoch 1's snapshot exists."""
+    """Start a slowed run, send ``signum`` once its first update of epoch 2 is done."""
+    marker = workdir / (prefix + '.in-epoch-2')
+    env = dict(train_env(), SLOW_MARKER=str(marker))
     proc = subprocess.Popen([sys.executable, '-c', SLOW_TRAIN] + ARGS + ['-p', prefix],
-                            cwd=str(workdir), env=train_env(), stdout=subprocess.PIPE,
+                            cwd=str(workdir), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    snapshot = workdir / 'results' / prefix / 'snapshot'
     deadline = time.time() + 120
-    while not snapshot.exists() and proc.poll() is None and time.time() < deadline:
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
-    assert snapshot.exists(), proc.communicate()[1]
+    assert marker.exists(), proc.communicate()[1]
+    assert (workdir / 'results' / prefix / 'snapshot').exists()
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
     return proc.returncode, out, err
