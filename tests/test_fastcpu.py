@@ -2,8 +2,8 @@
 
 Every variant passes ``chainer.gradient_check.check_backward`` in float64 and
 matches ``chainer.functions`` (outputs and all gradients) in float32, over the
-shapes the registered models use; a registry-wide test records every
-conv/pool call the models actually make and replays it against Chainer.
+shapes the registered models use.  test_fastcpu_models.py checks the models
+themselves against Chainer.
 """
 import chainer
 import chainer.functions as F
@@ -13,7 +13,8 @@ from chainer import gradient_check
 
 from chainer_compare import fastcpu
 from chainer_compare.fastcpu import _workspace, conv as fast_conv
-from chainer_compare.models import create_model, list_models, ops
+from fastcpu_support import (assert_close, compare_with_chainer, conv_arrays, distinct_values,
+                             ids)
 
 # (name, in_channels, out_channels, size, ksize, stride, pad)
 CONV_CASES = [
@@ -54,51 +55,6 @@ AVG_POOL_CASES = [
     ('2x2', 8, 2, None, 0),
 ]
 
-
-def ids(cases):
-    return [case[0] for case in cases]
-
-
-def assert_close(actual, expected, rtol=1e-4):
-    expected = numpy.asarray(expected)
-    atol = rtol * (1.0 + float(numpy.abs(expected).max()))
-    numpy.testing.assert_allclose(numpy.asarray(actual), expected, rtol=rtol, atol=atol)
-
-
-def distinct_values(shape, rng, dtype):
-    """Inputs whose entries differ by >= 0.5, so max pooling has no ties."""
-    values = rng.permutation(int(numpy.prod(shape))).astype(dtype) * 0.5
-    return values.reshape(shape) - values.mean()
-
-
-def compare_with_chainer(fast_fn, stock_fn, arrays, seed=0):
-    """Forward and backward of both on copies of ``arrays``; outputs and grads agree."""
-    rng = numpy.random.RandomState(seed)
-    fast_vars = [chainer.Variable(a.copy()) for a in arrays]
-    stock_vars = [chainer.Variable(a.copy()) for a in arrays]
-    y_fast, y_stock = fast_fn(*fast_vars), stock_fn(*stock_vars)
-    assert y_fast.shape == y_stock.shape
-    assert y_fast.dtype == y_stock.dtype
-    assert_close(y_fast.array, y_stock.array)
-    gy = rng.standard_normal(y_stock.shape).astype(y_stock.dtype)
-    y_fast.grad, y_stock.grad = gy.copy(), gy.copy()
-    y_fast.backward()
-    y_stock.backward()
-    for fast_var, stock_var in zip(fast_vars, stock_vars):
-        assert fast_var.grad.shape == stock_var.grad.shape
-        assert_close(fast_var.grad, stock_var.grad)
-
-
-def conv_arrays(c_in, c_out, size, ksize, dtype, n=2, seed=0):
-    rng = numpy.random.RandomState(seed)
-    x = rng.standard_normal((n, c_in, size, size)).astype(dtype)
-    W = (rng.standard_normal((c_out, c_in, ksize, ksize)) /
-         numpy.sqrt(c_in * ksize * ksize)).astype(dtype)
-    b = rng.standard_normal(c_out).astype(dtype)
-    return x, W, b
-
-
-# --- convolution ----------------------------------------------------------
 
 @pytest.mark.parametrize('case', CONV_CASES, ids=ids(CONV_CASES))
 @pytest.mark.parametrize('with_bias', [True, False], ids=['bias', 'nobias'])
@@ -264,130 +220,3 @@ def test_double_backward_raises_clear_error(fn):
     gx, = chainer.grad([y], [x_var], enable_double_backprop=True)
     with pytest.raises(NotImplementedError, match='double backward.*fast_cpu'):
         F.sum(gx).backward()
-
-
-def test_ops_dispatch_follows_fast_cpu_switch():
-    x, W, b = conv_arrays(3, 4, 8, 3, numpy.float32)
-    with chainer.using_config('fast_cpu', True):
-        assert isinstance(ops.convolution_2d(x, W, b, pad=1).creator, fast_conv.Convolution2D)
-        assert type(ops.max_pooling_2d(x, 2).creator).__module__.startswith('chainer_compare')
-    with chainer.using_config('fast_cpu', False):
-        assert not isinstance(ops.convolution_2d(x, W, b, pad=1).creator,
-                              fast_conv.Convolution2D)
-        assert type(ops.max_pooling_2d(x, 2).creator).__module__.startswith('chainer.')
-
-
-def record_model_calls(monkeypatch, name, in_channels, size):
-    """Every (function, input shape, args) the model sends to fastcpu in one training step."""
-    calls = {}
-    for fn_name in ('convolution_2d', 'max_pooling_2d', 'average_pooling_2d'):
-        original = getattr(fastcpu, fn_name)
-
-        def recorder(x, *args, _fn_name=fn_name, _original=original, **kwargs):
-            extra = tuple(a.shape if hasattr(a, 'shape') else a for a in args)
-            key = (_fn_name, x.shape[1:], repr(extra), repr(sorted(kwargs.items())))
-            calls.setdefault(key, (_fn_name, x.shape[1:], args, kwargs))
-            return _original(x, *args, **kwargs)
-        monkeypatch.setattr(fastcpu, fn_name, recorder)
-    numpy.random.seed(0)
-    model = create_model(name, in_channels=in_channels, image_size=size, n_classes=10,
-                         res_depth=1)
-    x = numpy.random.standard_normal((2, in_channels, size, size)).astype(numpy.float32)
-    with chainer.using_config('train', True), chainer.using_config('fast_cpu', True):
-        F.sum(model(x)).backward()
-    monkeypatch.undo()
-    return list(calls.values())
-
-
-@pytest.mark.parametrize('name', list_models())
-@pytest.mark.parametrize('in_channels,size', [(3, 32), (1, 28)], ids=['cifar', 'mnist'])
-def test_every_call_of_registered_models_matches_chainer(monkeypatch, name, in_channels, size):
-    calls = record_model_calls(monkeypatch, name, in_channels, size)
-    assert any(fn == 'convolution_2d' for fn, _, _, _ in calls), 'model did not use ops'
-    rng = numpy.random.RandomState(0)
-    for fn_name, in_shape, args, kwargs in calls:
-        x = rng.standard_normal((1,) + tuple(in_shape)).astype(numpy.float32)
-        if fn_name == 'convolution_2d':
-            W = args[0]
-            W = W.array if isinstance(W, chainer.Variable) else W
-            b = args[1] if len(args) > 1 else kwargs.get('b')
-            arrays = (x, W.copy()) if b is None else (x, W.copy(), numpy.asarray(
-                b.array if isinstance(b, chainer.Variable) else b).copy())
-            compare_with_chainer(lambda *v: fastcpu.convolution_2d(*v, **kwargs),
-                                 lambda *v: F.convolution_2d(*v, **kwargs), arrays)
-        else:
-            compare_with_chainer(
-                lambda v: getattr(fastcpu, fn_name)(v, *args, **kwargs),
-                lambda v: getattr(F, fn_name)(v, *args, **kwargs), (x,))
-
-
-@pytest.mark.parametrize('name', ['cnn', 'cnnbn', 'residual'])
-def test_model_gradients_equal_with_fast_path_on_and_off(name):
-    numpy.random.seed(0)
-    model = create_model(name, in_channels=3, image_size=32, n_classes=10, res_depth=1)
-    rng = numpy.random.RandomState(1)
-    x = rng.standard_normal((4, 3, 32, 32)).astype(numpy.float32)
-    t = rng.randint(0, 10, size=4).astype(numpy.int32)
-    results = []
-    for fast in (True, False):
-        model.cleargrads()
-        numpy.random.seed(2)  # same dropout masks
-        with chainer.using_config('train', True), chainer.using_config('fast_cpu', fast):
-            loss = F.softmax_cross_entropy(model(x), t)
-            loss.backward()
-        results.append((float(loss.array),
-                        {path: p.grad.copy() for path, p in model.namedparams()}))
-    (loss_fast, grads_fast), (loss_stock, grads_stock) = results
-    assert loss_fast == pytest.approx(loss_stock, rel=1e-4)
-    for path, grad in grads_stock.items():
-        assert_close(grads_fast[path], grad, rtol=2e-3)
-
-
-def test_max_pooling_with_huge_window_falls_back_to_chainer():
-    # The winner index per axis is uint8: a window side over 255 goes to Chainer.
-    x = numpy.random.RandomState(0).standard_normal((1, 2, 2, 300)).astype(numpy.float32)
-    y = fastcpu.max_pooling_2d(x, (1, 280), 1)
-    assert not type(y.creator).__module__.startswith('chainer_compare')
-    assert_close(y.array, F.max_pooling_2d(x, (1, 280), 1).array)
-    y = fastcpu.max_pooling_2d(x, (2, 255), 1)
-    assert type(y.creator).__module__.startswith('chainer_compare')
-
-
-# --- make bench ------------------------------------------------------------
-
-@pytest.mark.slow
-def test_bench_quick_writes_results(tmp_path):
-    """`bench/run_bench.py --quick` runs end to end and writes its table (not timings)."""
-    import csv
-    import os
-    import subprocess
-    import sys
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    child = subprocess.run(
-        [sys.executable, os.path.join(root, 'bench', 'run_bench.py'), '--quick', '--no-data',
-         '--models', 'cnn,residual', '--out-dir', str(tmp_path)],
-        capture_output=True, text=True, timeout=300)
-    assert child.returncode == 0, child.stderr
-    with open(tmp_path / 'results.csv') as f:
-        rows = list(csv.DictReader(f))
-    train = {(r['model'], r['variant']) for r in rows if r['section'] == 'train'}
-    assert {('cnn', 'fast'), ('cnn', 'stock'), ('residual', 'fast')} <= train
-    assert all(float(r['images_per_s']) > 0 for r in rows if r['section'] == 'train')
-    text = (tmp_path / 'RESULTS.md').read_text()
-    assert '| cnn |' in text and '(a)/(b)' in text and 'num_threads' in text
-    assert 'fast/stock' in child.stdout
-
-
-def test_torch_twins_match_chainer_models():
-    """bench/torch_models.py: same parameter count and output shape as the Chainer models."""
-    torch = pytest.importorskip('torch')
-    import os
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), 'bench'))
-    from torch_models import create_torch_model
-    for name in ('cnn', 'cnnbn', 'vgg', 'residual'):
-        model = create_model(name, in_channels=3, image_size=32, n_classes=10, res_depth=3)
-        twin = create_torch_model(name, 3, 32, 10, res_depth=3)
-        assert sum(p.size for p in model.params()) == sum(p.numel() for p in twin.parameters())
-        assert tuple(twin(torch.zeros(2, 3, 32, 32)).shape) == (2, 10)
