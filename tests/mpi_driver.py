@@ -91,7 +91,7 @@ def train(args, comm):
     numpy.random.seed(args.seed)  # weights: rank 0's are broadcast anyway
     train_data = parallel.scatter(synthetic(args.n, 0, args.as_ranks, args.batch_size), comm,
                                   shuffle=not args.no_shuffle)
-    test_data = parallel.scatter(synthetic(32, seed=1), comm)
+    test_data = parallel.scatter(synthetic(32, seed=1), comm, equal_length=False)
     numpy.random.seed(parallel.rank_seed(args.seed, comm) if comm else args.seed)
     model = L.Classifier(TinyNet(bn=args.bn))
     optimizer = chainer.optimizers.SGD(lr=args.lr)

@@ -1,7 +1,9 @@
 """src/train.py under ``mpiexec -n 2 … --communicator naive``, as a user runs it.
 
 Checks the run directory rank 0 writes (and that rank 1 writes nothing), that
-both ranks end with the same weights, the metadata's world size, that a 2-rank
+both ranks end with the same weights, the metadata's world size, that the
+logged test loss/error over an odd-sized test set (15 images: shares of 8 and
+7) equals a single-process evaluation of the saved model, that a 2-rank
 run resumed from its snapshot ends exactly where an uninterrupted one does,
 and that a SIGTERM or a NaN loss on one rank stops both ranks cleanly.
 """
@@ -36,9 +38,25 @@ def train(tmp_path, *flags, dump=None, audit=None):
     return proc
 
 
+def single_process_test_metrics(dataset, model_npz):
+    """(mean loss, error) of the saved keras_mnist_cnn over the whole test set."""
+    import chainer
+    import chainer.functions as F
+    from chainer_compare.data import load_prepared
+    from chainer_compare.models import create_model
+    data = load_prepared(str(dataset))
+    model = create_model('keras_mnist_cnn', in_channels=1, image_size=28, n_classes=10)
+    chainer.serializers.load_npz(str(model_npz), model)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        y = model(data.test_x)
+    loss = float(F.softmax_cross_entropy(y, data.test_y).array)
+    return loss, float((y.array.argmax(axis=1) != data.test_y).mean())
+
+
 @pytest.fixture
 def mnist_like(tmp_path):
-    write_tiny_dataset(str(tmp_path / 'dataset'), n_train=32, n_test=16, shape=(1, 28, 28))
+    # 15 test images: not a multiple of the 2 ranks, so evaluation must not pad.
+    write_tiny_dataset(str(tmp_path / 'dataset'), n_train=32, n_test=15, shape=(1, 28, 28))
     return tmp_path
 
 
@@ -61,6 +79,12 @@ def test_two_rank_train_py_run_directory(mnist_like):
     # Rank 0 saved what it holds, and rank 1 holds the same.
     assert_same_weights(tmp / 'dump' / 'rank0.npz', run / 'model_final.npz')
     assert_same_weights(tmp / 'dump' / 'rank0.npz', tmp / 'dump' / 'rank1.npz')
+
+    # The logged test metrics are those of the whole set, each image once.
+    final = json.loads((run / 'log').read_text())[-1]
+    loss, error = single_process_test_metrics(tmp / 'dataset', run / 'model_final.npz')
+    assert final['test/main/loss'] == pytest.approx(loss, rel=1e-5)
+    assert final['test/main/error'] == pytest.approx(error, abs=1e-6)
 
     rank1 = json.loads((tmp / 'audit' / 'writes.1.json').read_text())
     rank0 = json.loads((tmp / 'audit' / 'writes.0.json').read_text())

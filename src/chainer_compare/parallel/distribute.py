@@ -4,8 +4,10 @@
   each rank an equal share (``chainermn.scatter_index``);
 * optimizer: :func:`multi_node_optimizer` averages the gradients over ranks
   before every update (``chainermn.create_multi_node_optimizer``);
-* evaluation: :func:`multi_node_evaluator` evaluates each rank's share and
-  averages the results (``chainermn.create_multi_node_evaluator``);
+* evaluation: each rank evaluates its own share of the validation/test set
+  (shares of unequal length, no example twice) and :func:`multi_node_evaluator`
+  combines the per-rank means weighted by share size, so the logged error is
+  the exact error over the whole set;
 * batch normalization: plain per-rank BN while training (each rank normalizes
   its own mini-batch, as ChainerMN's ImageNet example does), and
   :func:`average_bn_statistics` averages the running mean/variance over ranks
@@ -18,24 +20,27 @@ import chainer
 import numpy
 
 
-def scatter(dataset, comm, shuffle=False, seed=0):
+def scatter(dataset, comm, shuffle=False, seed=0, equal_length=True):
     """This rank's share of ``dataset``, which every rank holds (see ``MPIWorld.load``).
 
     ChainerMN's ``scatter_index`` assigns the ranges (its documented
     alternative to ``scatter_dataset`` when the data are already on every
     rank: no second broadcast).  ``shuffle`` permutes the examples before
     splitting with a fixed ``seed`` (the same on every rank and every run), so
-    a dataset stored sorted by class does not give one rank only cats.  All
-    shares have the same length (``force_equal_length``): when the size is not
-    a multiple of the number of ranks, up to ``size - 1`` examples appear twice,
-    which the multi-node updater and evaluator need (the same number of
-    iterations on every rank).
+    a dataset stored sorted by class does not give one rank only cats.
+
+    ``equal_length=True`` (training): all shares have the same length
+    (``force_equal_length``), so every rank runs the same number of updates;
+    when the size is not a multiple of the number of ranks, up to ``size - 1``
+    examples appear twice.  ``equal_length=False`` (evaluation, which has no
+    collective call per batch): the shares differ by at most one example and
+    together hold each example exactly once.
     """
     if comm is None:
         return dataset
     import chainermn
     order = numpy.random.RandomState(seed).permutation(len(dataset)) if shuffle else None
-    begin, end = chainermn.scatter_index(len(dataset), comm, force_equal_length=True)
+    begin, end = chainermn.scatter_index(len(dataset), comm, force_equal_length=equal_length)
     return chainer.datasets.SubDataset(dataset, begin, end, order)
 
 
@@ -70,11 +75,39 @@ def start_from_same_weights(optimizer, model, comm):
 
 
 def multi_node_evaluator(evaluator, comm):
-    """``evaluator`` (on this rank's share) reporting the mean over all ranks."""
+    """``evaluator`` (on this rank's share) reporting the mean over the whole set.
+
+    ``chainermn.create_multi_node_evaluator`` averages the ranks' means with
+    equal weights, which is exact only for equal shares.  Here each rank's
+    mean (itself exact over its share: the classifier reports size-weighted
+    batch means) is weighted by its share's size, so with shares of unequal
+    length (``scatter(..., equal_length=False)``) the result is the mean over
+    every example once.  One ``allgather`` of a few floats per evaluation; a
+    rank with an empty share contributes nothing.
+    """
     if comm is None:
         return evaluator
-    import chainermn
-    return chainermn.create_multi_node_evaluator(evaluator, comm)
+    local_size = len(evaluator.get_iterator('main').dataset)
+    evaluate_share = evaluator.evaluate
+
+    def evaluate_all():
+        local = {key: _to_float(value) for key, value in evaluate_share().items()}
+        weighted, sizes = {}, {}
+        for size, means in comm.mpi_comm.allgather((local_size, local)):
+            for key, mean in means.items():
+                weighted[key] = weighted.get(key, 0.0) + mean * size
+                sizes[key] = sizes.get(key, 0) + size
+        return {key: weighted[key] / sizes[key] for key in sorted(weighted) if sizes[key]}
+
+    evaluator.evaluate = evaluate_all
+    return evaluator
+
+
+def _to_float(value):
+    """A reported scalar (Python, NumPy or CuPy) as a host float."""
+    if isinstance(value, chainer.Variable):
+        value = value.array
+    return float(chainer.backends.cuda.to_cpu(value)) if hasattr(value, 'dtype') else float(value)
 
 
 def average_bn_statistics(model, comm):

@@ -94,8 +94,9 @@ def build_trainer(args, model, datasets, device, run_dir, comm=None):
     root = parallel.is_root(comm) if parallel else True
     if parallel:
         train = parallel.scatter(train, comm, shuffle=True, seed=args.seed)
-        valid = parallel.scatter(valid, comm) if valid is not None else None
-        test = parallel.scatter(test, comm)
+        # Evaluation shares are unequal so that no example counts twice.
+        valid = parallel.scatter(valid, comm, equal_length=False) if valid is not None else None
+        test = parallel.scatter(test, comm, equal_length=False)
     rngs = random_states(args.seed, comm)
     target = classifier(model)
     # On the device before the optimizer: ChainerMN broadcasts rank 0's weights
