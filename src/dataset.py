@@ -28,7 +28,8 @@ def main(argv=None):
                              'dataset/<name>/ otherwise)')
     parser.add_argument('--archive', default=None, metavar='FILE|DIR',
                         help='use this already downloaded source instead of downloading: the '
-                             'CIFAR tar.gz, or a directory holding it or the four MNIST .gz files')
+                             'CIFAR tar.gz, a directory holding it, the folder it extracts to '
+                             '(cifar-10-batches-py), or a directory with the four MNIST .gz files')
     parser.add_argument('--zca-eps', type=float, default=DEFAULT_ZCA_EPS,
                         help='ZCA regularization, relative to the mean eigenvalue of the '
                              'training covariance (default: %(default)s)')

@@ -128,3 +128,64 @@ def test_help_documents_every_flag():
     for flag in ('--dataset', '--archive', '--out', '--zca-eps', '--force', '--no-download',
                  '--url', '--md5', '--skip-verify', '--retries', '--quiet'):
         assert flag in result.stdout
+
+
+def _extract(archive, directory):
+    import tarfile
+    with tarfile.open(archive) as tar:
+        # Our own test archive; the 'data' filter where this Python has it.
+        tar.extractall(directory, **({'filter': 'data'} if hasattr(tarfile, 'data_filter')
+                                     else {}))
+    return directory
+
+
+def test_extracted_cifar_folder_is_accepted_and_verified_per_file(tmp_path):
+    archive = fx.cifar10_archive(str(tmp_path / 'src'))
+    parent = _extract(archive, str(tmp_path / 'extracted'))
+    # The published per-file MD5s are checked: a synthetic copy fails, naming the file.
+    bad = fx.run_dataset_cli('--archive', parent, '--out', tmp_path / 'refused', cwd=str(tmp_path))
+    assert bad.returncode == 2 and 'batches.meta' in bad.stderr
+    assert '5ff9c542aee3614f3951f8cda6e48888' in bad.stderr
+    assert not (tmp_path / 'refused').exists()
+    with_md5 = fx.run_dataset_cli('--archive', parent, '--md5', fx.md5(archive),
+                                  '--out', tmp_path / 'refused', cwd=str(tmp_path))
+    assert with_md5.returncode == 2 and '--md5' in with_md5.stderr
+    # The folder above cifar-10-batches-py/ and the folder itself both work.
+    for name, given in (('from_parent', parent),
+                        ('from_folder', os.path.join(parent, 'cifar-10-batches-py'))):
+        ok = fx.run_dataset_cli('--archive', given, '--skip-verify', '--quiet',
+                                '--out', tmp_path / name, cwd=str(tmp_path))
+        assert ok.returncode == 0, ok.stderr
+    from_tar = fx.run_dataset_cli('--archive', archive, '--skip-verify', '--quiet',
+                                  '--out', tmp_path / 'from_tar', cwd=str(tmp_path))
+    assert from_tar.returncode == 0, from_tar.stderr
+    reference = load_prepared(str(tmp_path / 'from_tar' / 'image_norm_zca.pkl'))
+    for name in ('from_parent', 'from_folder'):
+        data = load_prepared(str(tmp_path / name / 'image_norm_zca.pkl'))
+        numpy.testing.assert_array_equal(data.train_x, reference.train_x)
+        numpy.testing.assert_array_equal(data.test_y, reference.test_y)
+    record = json.loads((tmp_path / 'from_folder' / 'manifest.json').read_text())['sources']
+    files = record['cifar-10-python.tar.gz']['extracted_files_md5']
+    assert files['data_batch_1'] == fx.md5(os.path.join(parent, 'cifar-10-batches-py',
+                                                        'data_batch_1'))
+
+
+def test_extracted_cifar_folder_matching_published_md5s_is_verified(tmp_path, monkeypatch):
+    from chainer_compare.data import stage
+    parent = _extract(fx.cifar10_archive(str(tmp_path / 'src')), str(tmp_path / 'x'))
+    folder = os.path.join(parent, 'cifar-10-batches-py')
+    published = {n: fx.md5(os.path.join(folder, n)) for n in os.listdir(folder)}
+    monkeypatch.setitem(stage.EXTRACTED_MD5S, 'cifar10', published)
+    out = stage.prepare_dataset(archive=parent, out=str(tmp_path / 'out'), quiet=True)
+    record = json.loads((tmp_path / 'out' / 'manifest.json').read_text())['sources']
+    assert record['cifar-10-python.tar.gz']['md5_verified'] is True
+    # Same folder again: up to date; a changed file: a new source, recomputed.
+    manifest_mtime = os.stat(os.path.join(out, 'manifest.json')).st_mtime_ns
+    stage.prepare_dataset(archive=parent, out=out, quiet=True)
+    assert os.stat(os.path.join(out, 'manifest.json')).st_mtime_ns == manifest_mtime
+    changed = fx.cifar10_members(seed=5)['cifar-10-batches-py/test_batch']
+    with open(os.path.join(folder, 'test_batch'), 'wb') as f:
+        f.write(changed)
+    published['test_batch'] = fx.md5(os.path.join(folder, 'test_batch'))
+    stage.prepare_dataset(archive=parent, out=out, quiet=True)
+    assert os.stat(os.path.join(out, 'manifest.json')).st_mtime_ns != manifest_mtime

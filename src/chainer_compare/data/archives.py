@@ -2,7 +2,8 @@
 
 CIFAR: a tar.gz of Python-2 pickles.  Members are read into memory, never
 extracted, and the whole archive is refused if any member has an absolute
-path, a ``..`` component, or is a link or device.  Pickles go through
+path, a ``..`` component, or is a link or device.  A copy the user already
+extracted (``cifar-10-batches-py/``) is read file by file the same way.  Pickles go through
 :func:`chainer_compare.safeio.safe_loads` (numpy arrays and containers only);
 keys arrive as bytes (b'data', b'labels', b'fine_labels').
 
@@ -11,6 +12,7 @@ MNIST / Fashion-MNIST: gzipped IDX files (big-endian header, uint8 payload).
 import gzip
 import hashlib
 import io
+import os
 import posixpath
 import struct
 import tarfile
@@ -113,35 +115,77 @@ def _batch(data, source, label_keys, n_classes):
     return x.reshape(-1, 3, 32, 32), ys
 
 
+def cifar_member_names(kind):
+    """The files of an extracted CIFAR archive (training batches, test, meta)."""
+    _, train_names, test_names, meta_name = _CIFAR_LAYOUT[kind]
+    return train_names + test_names + [meta_name]
+
+
+def cifar_folder_name(kind):
+    """``cifar-10-batches-py`` / ``cifar-100-python``: what the tar.gz extracts to."""
+    return _CIFAR_LAYOUT[kind][0].rstrip('/')
+
+
+def find_extracted_cifar(directory, kind):
+    """The folder holding an extracted CIFAR archive's files: ``directory``
+    itself or its ``cifar-10-batches-py/`` (``cifar-100-python/``); else None."""
+    for folder in (directory, os.path.join(directory, cifar_folder_name(kind))):
+        if all(os.path.isfile(os.path.join(folder, n)) for n in cifar_member_names(kind)):
+            return folder
+    return None
+
+
+def read_extracted_members(folder, names):
+    """Return ``{name: bytes}`` for the files ``names`` in ``folder``."""
+    found = {}
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.getsize(path) > _MAX_MEMBER_BYTES:
+            raise UserError('{}: refused: implausibly large ({} bytes) for a CIFAR file'
+                            .format(path, os.path.getsize(path)))
+        with open(path, 'rb') as f:
+            found[name] = f.read()
+    return found
+
+
 def load_cifar(path, kind):
-    """Parse a CIFAR-10/100 archive: ``{'train_x', 'train_y', 'test_x', 'test_y',
-    'class_names'}`` (+ ``'train_coarse', 'test_coarse', 'coarse_names'`` for CIFAR-100)."""
+    """Parse a CIFAR-10/100 archive, or the folder it was extracted to:
+    ``{'train_x', 'train_y', 'test_x', 'test_y', 'class_names'}``
+    (+ ``'train_coarse', 'test_coarse', 'coarse_names'`` for CIFAR-100)."""
     prefix, train_names, test_names, meta_name = _CIFAR_LAYOUT[kind]
-    members = read_tar_members(path, {prefix + n for n in train_names + test_names + [meta_name]})
+    names = cifar_member_names(kind)
+    if os.path.isdir(path):
+        members = read_extracted_members(path, names)
 
-    def source(name):
-        return '{}:{}'.format(path, prefix + name)
+        def source(name):
+            return os.path.join(path, name)
+    else:
+        in_tar = read_tar_members(path, {prefix + n for n in names})
+        members = {n: in_tar[prefix + n] for n in names}
 
-    meta = safe_loads(members[prefix + meta_name], source=source(meta_name))
+        def source(name):
+            return '{}:{}'.format(path, prefix + name)
+
+    meta = safe_loads(members[meta_name], source=source(meta_name))
     if not isinstance(meta, dict):
         raise UserError('{}: expected a dict'.format(source(meta_name)))
     if kind == 'cifar10':
-        keys, names = [b'labels'], [_names(meta, b'label_names', source(meta_name))]
+        keys, class_names = [b'labels'], [_names(meta, b'label_names', source(meta_name))]
     else:
         keys = [b'fine_labels', b'coarse_labels']
-        names = [_names(meta, b'fine_label_names', source(meta_name)),
-                 _names(meta, b'coarse_label_names', source(meta_name))]
+        class_names = [_names(meta, b'fine_label_names', source(meta_name)),
+                       _names(meta, b'coarse_label_names', source(meta_name))]
     out = {}
     for split, split_names in (('train', train_names), ('test', test_names)):
-        parts = [_batch(members[prefix + n], source(n), keys, [len(x) for x in names])
+        parts = [_batch(members[n], source(n), keys, [len(x) for x in class_names])
                  for n in split_names]
         out[split + '_x'] = numpy.concatenate([p[0] for p in parts])
         out[split + '_y'] = numpy.concatenate([p[1][0] for p in parts])
         if kind == 'cifar100':
             out[split + '_coarse'] = numpy.concatenate([p[1][1] for p in parts])
-    out['class_names'] = names[0]
+    out['class_names'] = class_names[0]
     if kind == 'cifar100':
-        out['coarse_names'] = names[1]
+        out['coarse_names'] = class_names[1]
     return out
 
 

@@ -75,6 +75,23 @@ DATASETS = collections.OrderedDict((spec.name, spec) for spec in (
 ))
 
 
+# Published MD5s of the files inside the CIFAR archives, for a copy that is
+# already extracted (``--archive cifar-10-batches-py/``).  The same values are
+# used by torchvision's CIFAR10/CIFAR100 loaders.
+EXTRACTED_MD5S = {
+    'cifar10': {'data_batch_1': 'c99cafc152244af753f735de768cd75f',
+                'data_batch_2': 'd4bba439e000b95fd0a9bffe97cbabec',
+                'data_batch_3': '54ebc095f3ab1f0389bbae665268c751',
+                'data_batch_4': '634d18415352ddfa80567beed471001a',
+                'data_batch_5': '482c414d41f54cd18b22e5b47cb7c3cb',
+                'test_batch': '40351d587109b95175f43aff81a1287e',
+                'batches.meta': '5ff9c542aee3614f3951f8cda6e48888'},
+    'cifar100': {'train': '16019d7e3df5f24257cddd939b257f8d',
+                 'test': 'f0ef6b0ae62326f3e7ffdfab6717acfc',
+                 'meta': '7973b15100ade9c7d40fb424638fde48'},
+}
+
+
 def default_output_dir(name):
     """``dataset/`` for CIFAR-10 (seed 004's layout), ``dataset/<name>/`` otherwise."""
     return 'dataset' if name == 'cifar10' else 'dataset/' + name

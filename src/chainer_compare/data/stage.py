@@ -8,6 +8,7 @@ safely, then write every output atomically with the manifest last.
 """
 import concurrent.futures
 import datetime
+import hashlib
 import math
 import os
 import platform
@@ -21,7 +22,7 @@ import chainer_compare
 from chainer_compare.data import archives, preprocess, storage
 from chainer_compare.data.download import download, md5_of_file
 from chainer_compare.data.samples import sample_grid_png
-from chainer_compare.data.sources import DATASETS, default_output_dir
+from chainer_compare.data.sources import DATASETS, EXTRACTED_MD5S, default_output_dir
 from chainer_compare.errors import UserError
 
 
@@ -70,14 +71,23 @@ def _locate(spec, out, archive, allow_download, url, md5, verify, retries, quiet
         if archive is not None:
             if os.path.isdir(archive):
                 path = os.path.join(archive, source.name)
+                extracted = (archives.find_extracted_cifar(archive, spec.kind)
+                             if spec.kind != 'idx' and not os.path.isfile(path) else None)
+                if extracted is not None:
+                    found.append((source, extracted, _verify_extracted(spec, extracted, md5,
+                                                                       verify)))
+                    continue
             elif len(spec.files) == 1:
                 path = archive
             else:
                 raise UserError('--archive {}: {} needs a directory holding {}'.format(
                     archive, spec.name, ', '.join(f.name for f in spec.files)))
             if not os.path.isfile(path):
+                extracted_hint = (' (or the folder it extracts to, {})'.format(
+                    archives.cifar_folder_name(spec.kind)) if spec.kind != 'idx' else '')
                 raise UserError('--archive {}: {} not found; give the path of the file '
-                                'downloaded from {}'.format(archive, path, spec.mirrors[0]))
+                                'downloaded from {}{}'.format(archive, path, spec.mirrors[0],
+                                                              extracted_hint))
             candidates = [path]
         else:
             candidates = [os.path.join(d, source.name) for d in (out,) + spec.system_dirs]
@@ -97,6 +107,30 @@ def _locate(spec, out, archive, allow_download, url, md5, verify, retries, quiet
         found.append((source, path, {'path': os.path.abspath(path), 'md5': actual,
                                      'md5_verified': expected is not None}))
     return found
+
+
+def _verify_extracted(spec, folder, md5, verify):
+    """The source record of an extracted CIFAR folder, each file checked against
+    its published MD5.  Its ``md5`` is a digest of the sorted per-file MD5s, so a
+    different folder content reads as a different source."""
+    if md5 is not None:
+        raise UserError('--md5: {} is an extracted folder, not the tar.gz; its files are '
+                        'checked against their published MD5s (or pass --skip-verify)'
+                        .format(folder))
+    digests = {name: md5_of_file(os.path.join(folder, name))
+               for name in archives.cifar_member_names(spec.kind)}
+    if verify:
+        for name, actual in sorted(digests.items()):
+            published = EXTRACTED_MD5S[spec.kind][name]
+            if actual != published:
+                raise UserError('{}: MD5 is {} but the published checksum is {}; the file is '
+                                'corrupt or a different version: pass the original tar.gz '
+                                'with --archive, or --skip-verify'.format(
+                                    os.path.join(folder, name), actual, published))
+    combined = hashlib.md5(''.join('{} {}\n'.format(n, d) for n, d in sorted(digests.items()))
+                           .encode('ascii')).hexdigest()
+    return {'path': os.path.abspath(folder), 'md5': combined, 'md5_verified': verify,
+            'extracted_files_md5': digests}
 
 
 def _load(spec, found, verify):
