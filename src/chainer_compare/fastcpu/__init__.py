@@ -1,4 +1,4 @@
-"""Fast CPU convolution and pooling for Chainer, in plain NumPy.
+"""Fast CPU convolution, pooling and batch normalization for Chainer, in plain NumPy.
 
 Stock Chainer 7 spends most of a CPU convolution in ``im2col``, tensordot's
 transposes and ``col2im`` rather than in the matrix multiply.  These
@@ -12,9 +12,11 @@ padding, average pooling dividing by the full window) are Chainer's.  Double
 backward is not supported: it raises a clear error (turn the fast path off
 with ``chainer.using_config('fast_cpu', False)`` / ``--no-fast-cpu``).
 """
+from chainer_compare.fastcpu.batchnorm import batch_normalization
 from chainer_compare.fastcpu.conv import convolution_2d
 from chainer_compare.fastcpu.pooling import average_pooling_2d, max_pooling_2d
 
 AVAILABLE = True
 
-__all__ = ['AVAILABLE', 'convolution_2d', 'max_pooling_2d', 'average_pooling_2d']
+__all__ = ['AVAILABLE', 'batch_normalization', 'convolution_2d', 'max_pooling_2d',
+           'average_pooling_2d']

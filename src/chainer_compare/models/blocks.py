@@ -74,7 +74,7 @@ class ConvBlock(chainer.Chain):
         with self.init_scope():
             self.conv = ops.Convolution2D(in_channels, out_channels, ksize,
                                           stride, pad, initialW=initialW)
-            self.bn = (L.BatchNormalization(out_channels, **(bn_options or {}))
+            self.bn = (ops.BatchNormalization(out_channels, **(bn_options or {}))
                        if batchnorm else None)
 
     def forward(self, x):

@@ -63,3 +63,26 @@ class Convolution2D(L.Convolution2D):
         if self.W.array is None:
             self._initialize_params(x.shape[1])
         return convolution_2d(x, self.W, self.b, stride=self.stride, pad=self.pad)
+
+
+class BatchNormalization(L.BatchNormalization):
+    """``L.BatchNormalization`` whose training step may take the fast CPU path.
+
+    In training mode (not fine-tuning, not recomputing) a NumPy input goes
+    to :func:`chainer_compare.fastcpu.batch_normalization`, which falls back
+    to Chainer itself unless the input is channels-last in memory (the fast
+    convolution's output with 64+ channels).  Evaluation, GPU arrays and the
+    switch off are exactly Chainer's.  Parameters, running statistics and
+    serialization are the parent's, so snapshots are interchangeable.
+    """
+
+    def forward(self, x, **kwargs):
+        fast = (_fast_backend() if chainer.config.train and not kwargs
+                and not chainer.config.in_recomputing and self.avg_mean is not None
+                and self.gamma is not None and self.beta is not None
+                and self.axis is None and _on_cpu(x) else None)
+        if fast is None:
+            return super().forward(x, **kwargs)
+        return fast.batch_normalization(x, self.gamma, self.beta, eps=self.eps,
+                                        running_mean=self.avg_mean,
+                                        running_var=self.avg_var, decay=self.decay)

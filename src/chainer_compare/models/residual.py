@@ -78,10 +78,10 @@ class ResidualBlock(chainer.Chain):
         with self.init_scope():
             self.conv1 = ops.Convolution2D(in_channels, out_channels, 3, stride,
                                            1, initialW=init)
-            self.bn1 = L.BatchNormalization(out_channels)
+            self.bn1 = ops.BatchNormalization(out_channels)
             self.conv2 = ops.Convolution2D(out_channels, out_channels, 3, 1, 1,
                                            initialW=init)
-            self.bn2 = L.BatchNormalization(out_channels)
+            self.bn2 = ops.BatchNormalization(out_channels)
 
     def forward(self, x):
         shortcut = _shortcut(x, self.out_channels, self.stride)

@@ -1,0 +1,111 @@
+"""The fast CPU batch normalization against ``chainer.functions.batch_normalization``.
+
+Outputs, all three gradients and the running statistics match Chainer in
+float32 on channels-last inputs (the fast convolution's output layout); the
+gradients pass ``check_backward`` in float64; other layouts, evaluation and
+the switch off go to Chainer unchanged.
+"""
+import chainer
+import chainer.functions as F
+import numpy
+import pytest
+from chainer import gradient_check
+
+from chainer_compare import fastcpu
+from chainer_compare.fastcpu import batchnorm
+from chainer_compare.models import ops
+from fastcpu_support import assert_close, compare_with_chainer
+
+# (name, N, C, H, W): cnnbn's three layers, vgg's last stages, odd shapes
+CASES = [
+    ('cnnbn-1', 8, 64, 32, 32),
+    ('cnnbn-2', 8, 64, 16, 16),
+    ('cnnbn-3', 8, 128, 8, 8),
+    ('vgg-4x4', 8, 256, 4, 4),
+    ('vgg-2x2', 4, 256, 2, 2),
+    ('odd', 3, 65, 7, 5),
+    ('batch-1', 1, 64, 3, 3),
+]
+
+
+def channels_last(shape, dtype, seed=0, scale=3.0, shift=2.0):
+    """An NCHW-shaped view of NHWC memory, away from zero mean and unit variance."""
+    n, c, h, w = shape
+    rng = numpy.random.RandomState(seed)
+    nhwc = (rng.standard_normal((n, h, w, c)) * scale + shift).astype(dtype)
+    return nhwc.transpose(0, 3, 1, 2)
+
+
+def params(c, dtype, seed=1):
+    rng = numpy.random.RandomState(seed)
+    return (rng.uniform(0.5, 1.5, c).astype(dtype), rng.standard_normal(c).astype(dtype))
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c[0] for c in CASES])
+def test_matches_chainer_outputs_gradients_and_running_statistics(case):
+    _, n, c, h, w = case
+    x = channels_last((n, c, h, w), numpy.float32)
+    gamma, beta = params(c, numpy.float32)
+    assert batchnorm.applies(x, gamma)
+    stats = {}
+    for name in ('fast', 'stock'):
+        stats[name] = (numpy.full(c, 0.5, numpy.float32), numpy.full(c, 2.0, numpy.float32))
+    compare_with_chainer(
+        lambda *v: fastcpu.batch_normalization(*v, eps=2e-5, running_mean=stats['fast'][0],
+                                               running_var=stats['fast'][1], decay=0.9),
+        lambda *v: F.batch_normalization(*v, eps=2e-5, running_mean=stats['stock'][0],
+                                         running_var=stats['stock'][1], decay=0.9),
+        (x, gamma, beta))
+    assert_close(stats['fast'][0], stats['stock'][0], rtol=1e-5)
+    assert_close(stats['fast'][1], stats['stock'][1], rtol=1e-5)
+
+
+def test_output_is_normalized_per_channel():
+    x = channels_last((4, 64, 6, 6), numpy.float32)
+    gamma, beta = numpy.ones(64, numpy.float32), numpy.zeros(64, numpy.float32)
+    y = fastcpu.batch_normalization(x, gamma, beta).array
+    assert y.shape == x.shape
+    numpy.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    numpy.testing.assert_allclose(y.std(axis=(0, 2, 3)), 1, atol=1e-3)
+
+
+def test_gradient_check_float64():
+    x = channels_last((2, 64, 3, 4), numpy.float64)
+    gamma, beta = params(64, numpy.float64)
+    gy = numpy.random.RandomState(2).standard_normal(x.shape)
+    gradient_check.check_backward(
+        lambda *v: fastcpu.batch_normalization(*v, eps=1e-5), (x, gamma, beta), gy,
+        dtype=numpy.float64, atol=1e-6, rtol=1e-5)
+
+
+def test_other_layouts_fall_back_to_chainer():
+    gamma, beta = params(16, numpy.float32)
+    nchw = numpy.ascontiguousarray(channels_last((2, 16, 4, 4), numpy.float32))
+    assert not batchnorm.applies(nchw, gamma)
+    y = fastcpu.batch_normalization(nchw, gamma, beta)
+    assert type(y.creator).__module__.startswith('chainer.')
+    assert not batchnorm.applies(numpy.zeros((4, 16), numpy.float32), gamma)
+
+
+def test_double_backward_raises_clear_error():
+    x = chainer.Variable(channels_last((2, 64, 3, 3), numpy.float32))
+    gamma, beta = params(64, numpy.float32)
+    y = F.sum(fastcpu.batch_normalization(x, gamma, beta) ** 2)
+    gx, = chainer.grad([y], [x], enable_double_backprop=True)
+    with pytest.raises(NotImplementedError, match='double backward.*fast_cpu'):
+        F.sum(gx).backward()
+
+
+def test_link_takes_fast_path_only_when_training_on_cpu_with_the_switch_on():
+    link = ops.BatchNormalization(64)
+    x = channels_last((2, 64, 4, 4), numpy.float32)
+    with chainer.using_config('train', True), chainer.using_config('fast_cpu', True):
+        assert isinstance(link(x).creator, batchnorm.BatchNormalization)
+        assert link.avg_mean.any()  # running statistics were updated
+    with chainer.using_config('train', True), chainer.using_config('fast_cpu', False):
+        assert not isinstance(link(x).creator, batchnorm.BatchNormalization)
+    with chainer.using_config('train', False), chainer.using_config('fast_cpu', True):
+        assert not isinstance(link(x).creator, batchnorm.BatchNormalization)
+    # The same persistent values and parameters as Chainer's link.
+    assert sorted(n for n, _ in link.namedparams()) == ['/beta', '/gamma']
+    assert set(link._persistent) == {'N', 'avg_mean', 'avg_var'}
