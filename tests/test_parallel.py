@@ -170,3 +170,42 @@ def test_bad_communicator_flags_are_one_line_errors(name, gpu, message):
     with pytest.raises(UserError, match=r'--communicator {}'.format(name)) as e:
         parallel.create_communicator(name, gpu)
     assert message in str(e.value)
+
+
+class _Share:
+    """One rank's evaluator as multi_node_evaluator sees it: its share and its means."""
+
+    def __init__(self, size, means):
+        self.dataset, self.means = [None] * size, means
+
+    def get_iterator(self, name):
+        return self
+
+    def evaluate(self):
+        assert self.dataset, 'an empty share must not be evaluated'
+        return {key: numpy.float32(value) for key, value in self.means.items()}
+
+
+class _FakeWorld:
+    """A communicator whose allgather returns what the given ranks contribute."""
+
+    def __init__(self, others):
+        self.others = others
+        self.mpi_comm = self
+
+    def allgather(self, mine):
+        return [mine] + [(len(share.dataset), share.evaluate() if share.dataset else {})
+                         for share in self.others]
+
+
+@pytest.mark.parametrize('sizes', [(8, 7), (1, 0)], ids=['8+7', '1+0'])
+def test_multi_node_evaluator_weights_ranks_by_share_size(sizes):
+    from chainer_compare import parallel
+    means = [{'main/loss': 2.0, 'main/error': 0.25}, {'main/loss': 1.0, 'main/error': 0.5}]
+    shares = [_Share(size, m) for size, m in zip(sizes, means)]
+    evaluator = parallel.multi_node_evaluator(shares[0], _FakeWorld(shares[1:]))
+    result = evaluator.evaluate()
+    total = float(sum(sizes))
+    for key in ('main/loss', 'main/error'):
+        expected = sum(n * m[key] for n, m in zip(sizes, means)) / total
+        assert result[key] == pytest.approx(expected, rel=1e-6)

@@ -91,7 +91,10 @@ def multi_node_evaluator(evaluator, comm):
     evaluate_share = evaluator.evaluate
 
     def evaluate_all():
-        local = {key: _to_float(value) for key, value in evaluate_share().items()}
+        # An empty share (a set smaller than the number of ranks) is not
+        # evaluated at all: Chainer's iterators cannot run over zero examples.
+        local = ({key: _to_float(value) for key, value in evaluate_share().items()}
+                 if local_size else {})
         weighted, sizes = {}, {}
         for size, means in comm.mpi_comm.allgather((local_size, local)):
             for key, mean in means.items():
