@@ -1,9 +1,9 @@
 """The fast CPU batch normalization against ``chainer.functions.batch_normalization``.
 
 Outputs, all three gradients and the running statistics match Chainer in
-float32 on channels-last inputs (the fast convolution's output layout); the
-gradients pass ``check_backward`` in float64; other layouts, evaluation and
-the switch off go to Chainer unchanged.
+float32 on channels-last and NCHW-contiguous inputs (the two layouts the fast
+convolution returns); the gradients pass ``check_backward`` in float64; other
+layouts, evaluation and the switch off go to Chainer unchanged.
 """
 import chainer
 import chainer.functions as F
@@ -16,8 +16,11 @@ from chainer_compare.fastcpu import batchnorm
 from chainer_compare.models import ops
 from fastcpu_support import assert_close, compare_with_chainer
 
-# (name, N, C, H, W): cnnbn's three layers, vgg's last stages, odd shapes
+# (name, N, C, H, W): cnnbn's three layers, vgg's last stages, residual's
+# 16/32-channel stages, odd shapes
 CASES = [
+    ('residual-16', 8, 16, 32, 32),
+    ('residual-32', 8, 32, 16, 16),
     ('cnnbn-1', 8, 64, 32, 32),
     ('cnnbn-2', 8, 64, 16, 16),
     ('cnnbn-3', 8, 128, 8, 8),
@@ -36,15 +39,24 @@ def channels_last(shape, dtype, seed=0, scale=3.0, shift=2.0):
     return nhwc.transpose(0, 3, 1, 2)
 
 
+def in_layout(layout, shape, dtype, **kwargs):
+    x = channels_last(shape, dtype, **kwargs)
+    return x if layout == 'channels-last' else numpy.ascontiguousarray(x)
+
+
+LAYOUTS = ['channels-last', 'nchw']
+
+
 def params(c, dtype, seed=1):
     rng = numpy.random.RandomState(seed)
     return (rng.uniform(0.5, 1.5, c).astype(dtype), rng.standard_normal(c).astype(dtype))
 
 
+@pytest.mark.parametrize('layout', LAYOUTS)
 @pytest.mark.parametrize('case', CASES, ids=[c[0] for c in CASES])
-def test_matches_chainer_outputs_gradients_and_running_statistics(case):
+def test_matches_chainer_outputs_gradients_and_running_statistics(case, layout):
     _, n, c, h, w = case
-    x = channels_last((n, c, h, w), numpy.float32)
+    x = in_layout(layout, (n, c, h, w), numpy.float32)
     gamma, beta = params(c, numpy.float32)
     assert batchnorm.applies(x, gamma)
     stats = {}
@@ -60,8 +72,9 @@ def test_matches_chainer_outputs_gradients_and_running_statistics(case):
     assert_close(stats['fast'][1], stats['stock'][1], rtol=1e-5)
 
 
-def test_output_is_normalized_per_channel():
-    x = channels_last((4, 64, 6, 6), numpy.float32)
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_output_is_normalized_per_channel(layout):
+    x = in_layout(layout, (4, 64, 6, 6), numpy.float32)
     gamma, beta = numpy.ones(64, numpy.float32), numpy.zeros(64, numpy.float32)
     y = fastcpu.batch_normalization(x, gamma, beta).array
     assert y.shape == x.shape
@@ -69,8 +82,9 @@ def test_output_is_normalized_per_channel():
     numpy.testing.assert_allclose(y.std(axis=(0, 2, 3)), 1, atol=1e-3)
 
 
-def test_gradient_check_float64():
-    x = channels_last((2, 64, 3, 4), numpy.float64)
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_gradient_check_float64(layout):
+    x = in_layout(layout, (2, 64, 3, 4), numpy.float64)
     gamma, beta = params(64, numpy.float64)
     gy = numpy.random.RandomState(2).standard_normal(x.shape)
     gradient_check.check_backward(
@@ -80,15 +94,18 @@ def test_gradient_check_float64():
 
 def test_other_layouts_fall_back_to_chainer():
     gamma, beta = params(16, numpy.float32)
-    nchw = numpy.ascontiguousarray(channels_last((2, 16, 4, 4), numpy.float32))
-    assert not batchnorm.applies(nchw, gamma)
-    y = fastcpu.batch_normalization(nchw, gamma, beta)
+    strided = numpy.ascontiguousarray(channels_last((2, 16, 4, 8), numpy.float32))[..., ::2]
+    assert not batchnorm.applies(strided, gamma)
+    y = fastcpu.batch_normalization(strided, gamma, beta)
     assert type(y.creator).__module__.startswith('chainer.')
     assert not batchnorm.applies(numpy.zeros((4, 16), numpy.float32), gamma)
+    assert not batchnorm.applies(numpy.zeros((2, 16, 4, 4), numpy.float32),
+                                 numpy.zeros(16, numpy.float64))
 
 
-def test_double_backward_raises_clear_error():
-    x = chainer.Variable(channels_last((2, 64, 3, 3), numpy.float32))
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_double_backward_raises_clear_error(layout):
+    x = chainer.Variable(in_layout(layout, (2, 64, 3, 3), numpy.float32))
     gamma, beta = params(64, numpy.float32)
     y = F.sum(fastcpu.batch_normalization(x, gamma, beta) ** 2)
     gx, = chainer.grad([y], [x], enable_double_backprop=True)

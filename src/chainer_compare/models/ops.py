@@ -70,9 +70,8 @@ class BatchNormalization(L.BatchNormalization):
 
     In training mode (not fine-tuning, not recomputing) a NumPy input goes
     to :func:`chainer_compare.fastcpu.batch_normalization`, which falls back
-    to Chainer itself unless the input is channels-last in memory (the fast
-    convolution's output with 64+ channels).  Evaluation, GPU arrays and the
-    switch off are exactly Chainer's.  Parameters, running statistics and
+    to Chainer itself unless the input is contiguous channels-last or NCHW
+    memory.  Evaluation, GPU arrays and the switch off are exactly Chainer's.  Parameters, running statistics and
     serialization are the parent's, so snapshots are interchangeable.
     """
 
