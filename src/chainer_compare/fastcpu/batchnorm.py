@@ -21,6 +21,7 @@ import chainer
 import chainer.functions as F
 import numpy
 
+from chainer_compare.fastcpu import _layout as L
 from chainer_compare.fastcpu.conv import GradientNode
 
 
@@ -31,9 +32,8 @@ def _columns(a):
     per-channel statistics are then reductions over axes 0 and 2.
     """
     n, c, h, w = a.shape
-    nhwc = a.transpose(0, 2, 3, 1)
-    if nhwc.flags.c_contiguous:
-        return nhwc.reshape(n * h * w, c, 1)
+    if L.is_channels_last(a):
+        return L.nhwc(a).reshape(n * h * w, c, 1)
     if a.flags.c_contiguous:
         return a.reshape(n, c, h * w)
     return None
@@ -42,14 +42,14 @@ def _columns(a):
 def _like(a, layout_of):
     """``a`` (N, C, H, W), any layout, as a contiguous (A, C, B) array shaped like ``layout_of``."""
     if layout_of.shape[2] == 1:
-        return numpy.ascontiguousarray(a.transpose(0, 2, 3, 1)).reshape(layout_of.shape)
+        return numpy.ascontiguousarray(L.nhwc(a)).reshape(layout_of.shape)
     return numpy.ascontiguousarray(a).reshape(layout_of.shape)
 
 
 def _as_nchw(columns, shape):
     n, c, h, w = shape
     if columns.shape[2] == 1:
-        return columns.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+        return L.to_nchw_view(columns.reshape(n, h, w, c))
     return columns.reshape(shape)
 
 
