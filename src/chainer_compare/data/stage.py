@@ -99,14 +99,19 @@ def _locate(spec, out, archive, allow_download, url, md5, verify, retries, quiet
             mirrors = [url.rstrip('/') + '/'] if url else list(spec.mirrors)
             path = _fetch(spec, source, out, mirrors, expected, retries, quiet)
         actual = md5_of_file(path)
-        if expected is not None and actual != expected.lower():
-            raise UserError('{}: MD5 is {} but the published checksum is {}; the file is '
-                            'corrupt or a different version: delete it and run again to '
-                            'download it, or pass a good copy with --archive'.format(
-                                path, actual, expected))
+        if expected is not None:
+            _check_md5(path, actual, expected, 'delete it and run again to download it, or '
+                                               'pass a good copy with --archive')
         found.append((source, path, {'path': os.path.abspath(path), 'md5': actual,
                                      'md5_verified': expected is not None}))
     return found
+
+
+def _check_md5(path, actual, expected, remedy):
+    """Raise UserError naming ``path`` unless its MD5 ``actual`` is ``expected``."""
+    if actual != expected.lower():
+        raise UserError('{}: MD5 is {} but the published checksum is {}; the file is corrupt '
+                        'or a different version: {}'.format(path, actual, expected, remedy))
 
 
 def _verify_extracted(spec, folder, md5, verify):
@@ -121,12 +126,8 @@ def _verify_extracted(spec, folder, md5, verify):
                for name in archives.cifar_member_names(spec.kind)}
     if verify:
         for name, actual in sorted(digests.items()):
-            published = EXTRACTED_MD5S[spec.kind][name]
-            if actual != published:
-                raise UserError('{}: MD5 is {} but the published checksum is {}; the file is '
-                                'corrupt or a different version: pass the original tar.gz '
-                                'with --archive, or --skip-verify'.format(
-                                    os.path.join(folder, name), actual, published))
+            _check_md5(os.path.join(folder, name), actual, EXTRACTED_MD5S[spec.kind][name],
+                       'pass the original tar.gz with --archive, or --skip-verify')
     combined = hashlib.md5(''.join('{} {}\n'.format(n, d) for n, d in sorted(digests.items()))
                            .encode('ascii')).hexdigest()
     return {'path': os.path.abspath(folder), 'md5': combined, 'md5_verified': verify,
