@@ -1,0 +1,111 @@
+"""The live progress display of a study: done/running/failed/left, epochs, ETA.
+
+On a terminal the status line is redrawn in place; in a log file (CI, nohup)
+it is printed when it changes, at most every 30 s, so logs stay readable.
+Events (a run started, finished, failed) always get a line of their own.
+The ETA assumes every epoch of the study costs what the epochs finished in
+this invocation cost on average, spread over the concurrent slots.
+"""
+import json
+import os
+import sys
+import time
+
+_PLAIN_EVERY_S = 30
+
+
+def epochs_done(run_state):
+    try:
+        with open(os.path.join(run_state.run_dir, 'log')) as f:
+            log = json.load(f)
+        return max((e.get('epoch', 0) for e in log), default=0)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return '{}h{:02d}m'.format(seconds // 3600, seconds % 3600 // 60)
+    if seconds >= 60:
+        return '{}m{:02d}s'.format(seconds // 60, seconds % 60)
+    return '{}s'.format(seconds)
+
+
+class Progress(object):
+    def __init__(self, study, todo, parallel, out=None):
+        self.out = out or sys.stdout
+        self.tty = hasattr(self.out, 'isatty') and self.out.isatty()
+        self.name = study.name
+        self.total = len(todo)
+        self.parallel = max(1, parallel)
+        self.done = self.failed = 0
+        self.start = time.time()
+        self.epoch_seconds = []      # seconds per epoch of runs finished here
+        self.start_epochs = {s.spec.name: s.epoch for s in todo}
+        self.epochs = {s.spec.name: s.epochs or 1 for s in todo}
+        self.last_line, self.last_plain = None, 0.0
+
+    def _clear(self):
+        if self.tty and self.last_line:
+            self.out.write('\r' + ' ' * len(self.last_line) + '\r')
+
+    def event(self, text):
+        self._clear()
+        self.out.write('[{} {}] {}\n'.format(self.name, time.strftime('%H:%M:%S'), text))
+        self.out.flush()
+        self.last_line = None
+
+    def finished(self, run_state, status, exit_code):
+        summary = run_state.summary or {}
+        wall = run_state.record.get('wall_time_s') or 0
+        if status == 'done':
+            self.done += 1
+            ran = max(1, (summary.get('epochs') or 1) - self.start_epochs.get(run_state.spec.name, 0))
+            self.epoch_seconds.append(wall / ran)
+            err = summary.get('test_error_at_best')
+            self.event('done {} in {}{}'.format(
+                run_state.spec.name, _duration(wall),
+                ': test error {:.2f}% at the best validation epoch'.format(100 * err)
+                if isinstance(err, (int, float)) else ''))
+        elif status == 'interrupted':
+            self.event('stopped {} at epoch {} (snapshot kept; the next run resumes it)'.format(
+                run_state.spec.name, run_state.epoch))
+        else:
+            self.failed += 1
+            tail = [line.strip() for line in run_state.output_tail(5) if line.strip()]
+            self.event('{} {} (exit {}): {} -- output: {}'.format(
+                status.upper(), run_state.spec.name, exit_code, tail[-1] if tail else '',
+                run_state.log_path))
+
+    def _eta(self, running, queued):
+        if not self.epoch_seconds:
+            return 'ETA after the first run'
+        per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds)
+        left = sum(self.epochs[s.spec.name] - epochs_done(s) for s in running)
+        left += sum(self.epochs.values()) / max(1, len(self.epochs)) * queued
+        return 'ETA {}'.format(_duration(per_epoch * left / self.parallel))
+
+    def draw(self, running, queued):
+        parts = ['{}/{} done'.format(self.done, self.total), '{} running'.format(len(running)),
+                 '{} failed'.format(self.failed), '{} left'.format(queued)]
+        now = ', '.join('{} epoch {}/{}'.format(s.spec.name, min(epochs_done(s) + 1,
+                                                                 self.epochs[s.spec.name]),
+                                                self.epochs[s.spec.name]) for s in running)
+        line = '{} | {}{} | {}'.format(', '.join(parts), now or 'idle', '',
+                                       self._eta(running, queued))
+        line += ' | {} elapsed'.format(_duration(time.time() - self.start))
+        if self.tty:
+            self._clear()
+            self.out.write(line[:200])
+            self.out.flush()
+            self.last_line = line[:200]
+        elif line.split(' | ')[:2] != (self.last_line or '').split(' | ')[:2] or \
+                time.time() - self.last_plain > _PLAIN_EVERY_S:
+            self.out.write('[{} {}] {}\n'.format(self.name, time.strftime('%H:%M:%S'), line))
+            self.out.flush()
+            self.last_line, self.last_plain = line, time.time()
+
+    def close(self):
+        self._clear()
+        self.last_line = None

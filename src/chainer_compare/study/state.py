@@ -1,0 +1,164 @@
+"""Where a study stands: its directory, each run's state and the table of runs.
+
+The truth is in the run directories train.py writes (``args``, ``summary.json``,
+``snapshot``), so a study killed at any moment -- even by SIGKILL -- is read
+correctly by the next ``run`` or ``status``.  What the files cannot say
+(attempts, exit codes, backend job ids, hosts, times) is kept per run in
+``records/<run>.json``, written by whoever ran the attempt (this process, or
+a Slurm job on another node), and gathered into ``runs.json`` / ``runs.csv``.
+
+    results/<study>/study.yaml          the study file as last run
+    results/<study>/runs.json, runs.csv the table of runs
+    results/<study>/<config>_s<seed>/   train.py's run directory (ChainerUI reads it)
+    results/<study>/logs/<run>.out      the output of every attempt, appended
+    results/<study>/records/<run>.json  attempts, exit code, job id, host, times
+"""
+import csv
+import io
+import json
+import os
+import time
+
+from chainer_compare.safeio import atomic_write_text
+from chainer_compare.study.spec import identity
+
+SNAPSHOT = 'snapshot'  # train.py's trainer snapshot (training/extensions.py)
+TAIL_FILE = 'study_output_tail.txt'
+TAIL_LINES = 40
+TABLE_COLUMNS = ('run', 'config', 'seed', 'status', 'epoch', 'epochs', 'attempts',
+                 'exit_code', 'backend', 'job_id', 'host', 'start', 'end', 'wall_time_s',
+                 'run_dir', 'hash', 'argv')
+# States a run can be in (``status`` prints them; ``run`` acts on them).
+DONE, PENDING, RESUMABLE, RESTART, CHANGED, DIVERGED = (
+    'done', 'pending', 'resumable', 'restart', 'changed', 'diverged')
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path, obj):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + '\n')
+
+
+class RunState(object):
+    """What the files say of one run: ``state`` plus the details behind it."""
+
+    def __init__(self, spec, study_dir):
+        self.spec = spec
+        self.run_dir = os.path.join(study_dir, spec.name)
+        self.record_path = os.path.join(study_dir, 'records', spec.name + '.json')
+        self.log_path = os.path.join(study_dir, 'logs', spec.name + '.out')
+        self.record = _read_json(self.record_path) or {}
+        self.epochs = spec.flags.get('iter')
+        self.epoch = 0
+        self.differs = None   # (flag, old, new) when the flags changed
+        self.summary = None
+        self.state = self._inspect()
+
+    def _inspect(self):
+        if not os.path.isdir(self.run_dir):
+            return PENDING
+        saved = _read_json(os.path.join(self.run_dir, 'args'))
+        if saved is None:  # train.py died before writing args: nothing to keep
+            return RESTART
+        old, new = identity(saved), self.spec.flags
+        for key in sorted(set(old) | set(new)):
+            if key != 'iter' and old.get(key) != new.get(key):
+                self.differs = (key, old.get(key, '(absent)'), new.get(key, '(absent)'))
+                return CHANGED
+        log = _read_json(os.path.join(self.run_dir, 'log'))
+        self.epoch = max((e.get('epoch', 0) for e in log), default=0) if isinstance(
+            log, list) else 0
+        self.summary = _read_json(os.path.join(self.run_dir, 'summary.json'))
+        status = (self.summary or {}).get('status')
+        if status == 'finished' and (self.summary.get('epochs') or 0) >= self.epochs:
+            return DONE
+        if status == 'nan':
+            return DIVERGED
+        if os.path.isfile(os.path.join(self.run_dir, SNAPSHOT)):
+            return RESUMABLE  # interrupted, killed, or finished with fewer epochs
+        return RESTART
+
+    @property
+    def display_status(self):
+        """done / diverged / failed / interrupted / running / changed / pending."""
+        last = self.record.get('status')
+        if self.state in (DONE, DIVERGED, CHANGED):
+            return self.state
+        if last in ('running', 'submitted') and _alive(self.record):
+            return last
+        if last in ('failed', 'interrupted', 'running', 'submitted'):
+            return 'failed' if last in ('failed', 'running') else last
+        return 'pending' if self.state in (PENDING, RESTART) else 'interrupted'
+
+    def row(self):
+        rec = self.record
+        return {
+            'run': self.spec.name, 'config': self.spec.config, 'seed': self.spec.seed,
+            'status': self.display_status, 'epoch': self.epoch, 'epochs': self.epochs,
+            'attempts': rec.get('attempts', 0), 'exit_code': rec.get('exit_code'),
+            'backend': rec.get('backend'), 'job_id': rec.get('job_id'),
+            'host': rec.get('host'), 'start': rec.get('start'), 'end': rec.get('end'),
+            'wall_time_s': rec.get('wall_time_s'), 'run_dir': self.run_dir,
+            'hash': self.spec.hash, 'argv': self.spec.argv,
+            'test_error_at_best': (self.summary or {}).get('test_error_at_best'),
+        }
+
+    def update_record(self, **fields):
+        self.record.update(fields)
+        write_json(self.record_path, self.record)
+
+    def output_tail(self, lines=TAIL_LINES):
+        try:
+            with open(self.log_path, errors='replace') as f:
+                return f.readlines()[-lines:]
+        except OSError:
+            return []
+
+    def keep_tail(self):
+        """Copy the last lines of the attempt's output into the run directory."""
+        if os.path.isdir(self.run_dir):
+            atomic_write_text(os.path.join(self.run_dir, TAIL_FILE), ''.join(self.output_tail()))
+
+
+def _alive(record):
+    """Whether the process or Slurm job of a record still runs (best effort)."""
+    if record.get('backend') == 'slurm':
+        from chainer_compare.study import slurm
+        return slurm.job_active(record.get('job_id'))
+    pid = record.get('pid')
+    if not pid or record.get('host') != os.uname().nodename:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def now():
+    return time.strftime('%Y-%m-%dT%H:%M:%S%z')
+
+
+def read_states(study, study_dir):
+    return [RunState(spec, study_dir) for spec in study.runs]
+
+
+def write_table(study_dir, states):
+    """runs.json (every field) and runs.csv (one line a run) in the study directory."""
+    rows = [s.row() for s in states]
+    write_json(os.path.join(study_dir, 'runs.json'), rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=TABLE_COLUMNS + ('test_error_at_best',),
+                            extrasaction='ignore', lineterminator='\n')
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(dict(row, argv=' '.join(row['argv'])))
+    atomic_write_text(os.path.join(study_dir, 'runs.csv'), buf.getvalue())
+    return rows
