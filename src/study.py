@@ -51,6 +51,9 @@ def main(argv=None):
     run.add_argument('--restart', action='append', default=[], metavar='CONFIG',
                      help='start this configuration (or run, or "all") over, moving its old '
                           'runs to .replaced/; needed after its flags changed (repeatable)')
+    run.add_argument('--only', action='append', default=[], metavar='CONFIG',
+                     help='run only this configuration or run (e.g. cnnbn or cnnbn_s1; '
+                          'repeatable); the others are left as they are')
     from chainer_compare.study.slurm import add_slurm_flags
     add_slurm_flags(run)
     status = sub.add_parser('status', help='what is done, running, failed and left')
@@ -68,7 +71,7 @@ def main(argv=None):
         raise UserError('--jobs {} with --gpus {}: more runs than GPUs; repeat an id in --gpus '
                         'to share a GPU'.format(args.jobs, args.gpus))
     return run_study(args.study, args.results, args.backend, jobs, gpus[:jobs] if gpus else None,
-                     args.retries, args.restart, slurm_options=vars(args))
+                     args.retries, args.restart, only=args.only, slurm_options=vars(args))
 
 
 if __name__ == '__main__':

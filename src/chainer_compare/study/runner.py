@@ -57,14 +57,20 @@ def _restart(run_state, study_dir):
     return S.RunState(run_state.spec, study_dir)
 
 
-def plan(study, study_dir, restart=()):
+def _check_names(flag, names, states, study):
+    unknown = set(names) - {'all'} - {s.spec.config for s in states} - {s.spec.name for s in states}
+    if unknown:
+        raise UserError('{} {}: no such configuration or run in {} (configurations: {})'.format(
+            flag, sorted(unknown)[0], study.path,
+            ', '.join(sorted({s.spec.config for s in states}))))
+
+
+def plan(study, study_dir, restart=(), only=()):
     """The RunStates after --restart, refusing changed runs; (states, todo)."""
     states = S.read_states(study, study_dir)
     restart = set(restart or ())
-    unknown = restart - {'all'} - {s.spec.config for s in states} - {s.spec.name for s in states}
-    if unknown:
-        raise UserError('--restart {}: no such configuration in {} (configurations: {})'.format(
-            sorted(unknown)[0], study.path, ', '.join(sorted({s.spec.config for s in states}))))
+    _check_names('--restart', restart, states, study)
+    _check_names('--only', only or (), states, study)
     for i, st in enumerate(states):
         if _matches(st.spec, restart) and st.state != S.PENDING:
             states[i] = _restart(st, study_dir)
@@ -76,13 +82,17 @@ def plan(study, study_dir, restart=()):
                         'it is not mixed with the new flags: rerun with --restart {} to start '
                         'that configuration over (the old runs move to {}/.replaced/), or undo '
                         'the change'.format(s.run_dir, key, old, new, s.spec.config, study_dir))
-    todo = [s for s in states if s.state not in (S.DONE, S.DIVERGED)]
+    todo = [s for s in states if s.state not in (S.DONE, S.DIVERGED)
+            and (not only or _matches(s.spec, set(only)))]
     return states, todo
 
 
 def _describe_plan(study, states, todo, out):
     count = {}
+    names = {s.spec.name for s in todo}
     for s in states:
+        if s.state not in (S.DONE, S.DIVERGED) and s.spec.name not in names:
+            continue  # left out by --only
         count[s.state] = count.get(s.state, 0) + 1
     out.write('study {}: {} runs ({} configurations x {} seeds): {} done (skipped), {} to '
               'resume, {} to start{}\n'.format(
@@ -96,7 +106,7 @@ def _describe_plan(study, states, todo, out):
 
 
 def run_study(path, results='results', backend='local', jobs=1, gpus=None, retries=1,
-              restart=(), slurm_options=None, out=None):
+              restart=(), only=(), slurm_options=None, out=None):
     """Run every unfinished run of the study file ``path``; the exit status."""
     out = out or sys.stdout
     study = load_study(path)
@@ -106,7 +116,7 @@ def run_study(path, results='results', backend='local', jobs=1, gpus=None, retri
     lock = _lock(study_dir)
     try:
         atomic_write_text(os.path.join(study_dir, 'study.yaml'), study.text)
-        states, todo = plan(study, study_dir, restart)
+        states, todo = plan(study, study_dir, restart, only)
         _describe_plan(study, states, todo, out)
 
         def write_table():
@@ -124,10 +134,11 @@ def run_study(path, results='results', backend='local', jobs=1, gpus=None, retri
         S.write_table(study_dir, final)
     finally:
         lock.close()
-    return _report(study, study_dir, final, signum, out)
+    selected = [s for s in final if not only or _matches(s.spec, set(only))]
+    return _report(study, study_dir, final, signum, out, selected)
 
 
-def _report(study, study_dir, final, signum, out):
+def _report(study, study_dir, final, signum, out, selected):
     bad = [s for s in final if s.display_status in ('failed', 'diverged')]
     left = [s for s in final if s.display_status not in ('done', 'failed', 'diverged')]
     done = len(final) - len(bad) - len(left)
@@ -139,7 +150,7 @@ def _report(study, study_dir, final, signum, out):
                                  os.path.join(study_dir, 'runs.csv'), study_dir))
     if signum is not None:
         return 128 + signum
-    return EXIT_FAILED if bad or left else 0
+    return EXIT_FAILED if any(s.display_status != 'done' for s in selected) else 0
 
 
 def study_status(study_dir, out=None, as_json=False):
