@@ -36,6 +36,10 @@ MpiDefault=none
 ReturnToService=2
 JobRequeue=1
 KillWait=30
+# A requeued job waits for the credential lifetime (default 120 s) before it may
+# start again, and the scheduler passes every 60 s: both short for trying things.
+AuthInfo=cred_expire=10
+SchedulerParameters=sched_interval=2
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool
 SlurmctldPidFile=$DIR/slurmctld.pid
@@ -61,6 +65,7 @@ start() {
     if id munge >/dev/null 2>&1; then su -s /bin/sh munge -c "munged --force" 2>/dev/null || munged --force
     else munged --force; fi
     touch "$DIR/started-munged"
+    for _ in $(seq 40); do [ -S /run/munge/munge.socket.2 ] && break; sleep 0.25; done
   fi
   export SLURM_CONF=$CONF
   slurmctld -f "$CONF"
@@ -80,7 +85,11 @@ stop() {
   for pidfile in "$DIR/slurmd.pid" "$DIR/slurmctld.pid"; do
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
   done
-  if [ -f "$DIR/started-munged" ]; then pkill -x munged || true; rm -f "$DIR/started-munged"; fi
+  if [ -f "$DIR/started-munged" ]; then
+    pkill -x munged || true
+    for _ in $(seq 40); do pgrep -x munged >/dev/null || break; sleep 0.25; done
+    rm -f "$DIR/started-munged"
+  fi
   for _ in $(seq 20); do pgrep -f "slurm(ctld|d) -f $CONF" >/dev/null || break; sleep 0.5; done
 }
 

@@ -128,8 +128,10 @@ def run_study(path, results='results', backend='local', jobs=1, gpus=None, retri
             from chainer_compare.study.local import run_local
             _, signum = run_local(study, study_dir, todo, jobs, gpus, retries, write_table, out)
         elif todo:
-            from chainer_compare.study.slurm import run_slurm
+            from chainer_compare.study.slurm import SUBMITTED, run_slurm
             signum = run_slurm(study, study_dir, todo, retries, slurm_options, write_table, out)
+            if signum == SUBMITTED:  # --no-wait: the jobs run on; status follows them
+                return 0
         final = S.read_states(study, study_dir)
         S.write_table(study_dir, final)
     finally:

@@ -12,12 +12,16 @@ and the next ``run`` resumes it.  ``ranks: N`` runs get N CPUs/GPUs on one node
 and start under ``mpiexec -n N`` there.
 """
 import os
+import signal
 import subprocess
 import time
 
 from chainer_compare.errors import UserError
 from chainer_compare.study import launch
 from chainer_compare.study import state as S
+
+
+SUBMITTED = 'submitted'  # what run_slurm returns with --no-wait
 
 
 def add_slurm_flags(parser):
@@ -51,6 +55,12 @@ def job_active(job_id):
     return out.returncode == 0 and bool(out.stdout.strip())
 
 
+def _ignore_usr2():
+    # Slurm's time-limit/preemption warning (SIGUSR2) goes to every process of the
+    # step; it is for submitit, which then stops train.py with SIGTERM (snapshot).
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
 class SlurmRun(object):
     """One attempt of one run inside a Slurm job (pickled by submitit)."""
 
@@ -80,7 +90,8 @@ class SlurmRun(object):
                 S.now(), mode, job.job_id, job.hostname, ' '.join(argv)))
             log.flush()
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                          env=launch.train_env(self.threads))
+                                          env=launch.train_env(self.threads),
+                                          preexec_fn=_ignore_usr2)
             code = self._proc.wait()
         # Under Slurm a signal reaches train.py from scancel or the scheduler.
         status = launch.outcome(code, stopped_by_us=True)
@@ -101,13 +112,25 @@ class SlurmRun(object):
         import submitit
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
-            try:
-                self._proc.wait(timeout=600)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+            _reap(self._proc.pid, timeout_s=600)
         S.RunState(self.spec, self.study_dir).update_record(status='submitted', end=S.now())
         return submitit.helpers.DelayedSubmission(
             SlurmRun(self.spec, self.study_dir, self.gpu_flag, self.threads))
+
+
+def _reap(pid, timeout_s):
+    """Wait for a child with os.waitpid: checkpoint runs inside a signal handler, on top
+    of Popen.wait, which holds the Popen's wait lock (a nested Popen.wait would spin)."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
 
 
 def _executor(study_dir, options, ranks):
@@ -156,7 +179,11 @@ def submit(study_dir, states, options):
 
 
 def run_slurm(study, study_dir, todo, retries, options, write_table, out):
-    """Submit ``todo`` and (unless --no-wait) follow it to the end; a signal number or None."""
+    """Submit ``todo`` and (unless --no-wait) follow it to the end.
+
+    Returns None when followed to the end, SUBMITTED with --no-wait, or 2
+    (SIGINT) when the user stopped following.
+    """
     from chainer_compare.study.progress import Progress
     options = options or {}
     pending = list(todo)
@@ -168,14 +195,24 @@ def run_slurm(study, study_dir, todo, retries, options, write_table, out):
                       j.job_id.split('_')[0] for _, j in jobs})), study_dir))
         out.flush()
         if options.get('no_wait'):
-            return None
+            return SUBMITTED
         display = Progress(study, [s for s, _ in jobs], len(jobs), out)
+        announced = set()
         try:
-            while any(job_active(j.job_id) for _, j in jobs):
+            while True:
+                active = any(job_active(j.job_id) for _, j in jobs)
                 states = [S.RunState(s.spec, study_dir) for s, _ in jobs]
+                for s in states:
+                    status = s.record.get('status')
+                    if status in ('done', 'failed', 'diverged', 'interrupted') and \
+                            s.spec.name not in announced:
+                        announced.add(s.spec.name)
+                        display.finished(s, status, s.record.get('exit_code'))
                 display.draw([s for s in states if s.record.get('status') == 'running'],
                              sum(s.record.get('status') == 'submitted' for s in states))
                 write_table()
+                if not active:
+                    break
                 time.sleep(2)
         except KeyboardInterrupt:
             display.close()
