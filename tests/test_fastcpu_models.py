@@ -153,9 +153,10 @@ def test_bench_quick_writes_results(tmp_path):
     assert 'fast/stock' in child.stdout
 
 
+@pytest.mark.requires('torch')  # torch==2.13.0, installed by make test (tests/components.py)
 def test_torch_twins_match_chainer_models():
     """bench/torch_models.py: same parameter count and output shape as the Chainer models."""
-    torch = pytest.importorskip('torch')
+    import torch
     import os
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
