@@ -151,6 +151,11 @@ def test_bench_quick_writes_results(tmp_path):
     text = (tmp_path / 'RESULTS.md').read_text()
     assert '| cnn |' in text and '(a)/(b)' in text and 'num_threads' in text
     assert 'fast/stock' in child.stdout
+    import json
+    with open(tmp_path / 'results.provenance.json') as f:
+        provenance = json.load(f)
+    assert {'command', 'date', 'commit', 'machine'} <= set(provenance)
+    assert '--quick' in provenance['command']
 
 
 @pytest.mark.requires('torch')  # torch==2.13.0, installed by make test (tests/components.py)
