@@ -8,8 +8,15 @@ STAMP  := $(VENV)/.installed
 # build it (and only it) without isolation against setuptools<82.
 CHAINER_BUILD := "setuptools<82" wheel
 # Debian packages the tests and demo use: MPI for ChainerMN, the real
-# Fashion-MNIST data, and Chromium to render the HTML report.
-APT_PACKAGES := openmpi-bin libopenmpi-dev dataset-fashion-mnist chromium
+# Fashion-MNIST data, Chromium to render the HTML report, and Slurm (+ munge,
+# its authentication) for the cluster-launch tests.
+APT_PACKAGES := openmpi-bin libopenmpi-dev dataset-fashion-mnist chromium slurm-wlm munge
+# PyTorch for the twin-model test and make bench (setuptools kept <82 for Chainer).
+TORCH_PIN := torch==2.13.0
+TORCH_REQ := "$(TORCH_PIN)" "setuptools>=77.0.3,<82"
+# Under CI=true (.ci/run) a missing test component fails loudly instead of
+# skipping its tests: `$(or_fail_in_ci) 'what failed'` after a failed command.
+or_fail_in_ci = { if [ "$${CI:-}" = true ]; then echo "CI=true: $(1)" >&2; exit 1; else echo "$(1) (tests needing it will skip)"; fi; }
 PYTEST_ARGS ?=
 
 .PHONY: help install sysdeps test test-fast dataset plots demo bench bench-data seed004 clean
@@ -24,7 +31,7 @@ $(STAMP): setup.py
 	$(PIP) install -q $(CHAINER_BUILD)
 	$(PIP) install -q --no-build-isolation "chainer==7.8.1"
 	$(PIP) install -q -e ".[test,bench]"
-	$(PIP) install -q mpi4py || echo "mpi4py not installed (needs libopenmpi-dev: make sysdeps); multi-process tests will skip"
+	$(PIP) install -q mpi4py || $(call or_fail_in_ci,mpi4py not installed (needs libopenmpi-dev: make sysdeps))
 	touch $(STAMP)
 
 sysdeps:  ## install the Debian packages above when running as root with apt (else explain)
@@ -33,11 +40,12 @@ sysdeps:  ## install the Debian packages above when running as root with apt (el
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "sysdeps: installing$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
-	  || echo "sysdeps: apt-get failed; tests needing$$missing will skip"; \
-	else echo "sysdeps: missing$$missing; install them with: sudo apt-get install$$missing (tests needing them skip)"; fi
+	  || $(call or_fail_in_ci,sysdeps: apt-get install$$missing failed); \
+	else $(call or_fail_in_ci,sysdeps: missing$$missing; install them with: sudo apt-get install$$missing); fi
 
-test: sysdeps install  ## install everything needed, then run the whole test suite
-	$(PY) -m pip install -q mpi4py >/dev/null 2>&1 || true
+test: sysdeps install  ## install everything needed, then the whole suite (CI=true: a missing component fails it)
+	$(PIP) install -q mpi4py || $(call or_fail_in_ci,pip install mpi4py failed)
+	$(PIP) install -q $(TORCH_REQ) || $(call or_fail_in_ci,pip install $(TORCH_PIN) failed)
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
 
 test-fast: install  ## the suite without the slow tests
@@ -57,7 +65,7 @@ demo: install  ## real Fashion-MNIST end to end on the CPU: data stage, 3 config
 	PYTHON=$(PY) scripts/demo.sh
 
 bench: install  ## training images/s: fast CPU path vs stock Chainer vs PyTorch -> bench/RESULTS.md, bench/results.csv
-	$(PIP) install -q "torch==2.13.0" "setuptools>=77.0.3,<82"
+	$(PIP) install -q $(TORCH_REQ)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/run_bench.py
 
 bench-data: install  ## time the data stage on CIFAR-10-sized random data (peak RSS too)

@@ -17,6 +17,7 @@ records the BLAS/thread configuration (threadpoolctl) and writes
 """
 import argparse
 import csv
+import datetime
 import io
 import json
 import os
@@ -189,6 +190,24 @@ def write_outputs(args, env, rows, elapsed):
     atomic_write_text(os.path.join(args.out_dir, 'results{}.csv'.format(suffix)), buf.getvalue())
     atomic_write_text(os.path.join(args.out_dir, 'RESULTS{}.md'.format(suffix)),
                       render(args, env, rows, elapsed, ratio))
+    atomic_write_text(os.path.join(args.out_dir, 'results{}.provenance.json'.format(suffix)),
+                      json.dumps(provenance('results{}.csv'.format(suffix), env), indent=2)
+                      + '\n')
+
+
+def provenance(csv_name, env):
+    """The sidecar every results file has (scripts/update_docs.py builds the docs'
+    tables from the CSV and cites this): command, date, commit, machine."""
+    from chainer_compare.training.metadata import git_commit
+    commit, dirty = git_commit()
+    machine = '{}, {} CPUs'.format(env['device'], env['cpus'])
+    if env.get('gpu'):
+        machine += ', {} (CuPy {})'.format(env['gpu'], env.get('cupy'))
+    return {'file': 'bench/' + csv_name,
+            'command': 'python bench/run_bench.py ' + ' '.join(sys.argv[1:]),
+            'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%MZ'),
+            'commit': commit if not dirty else '{} (with uncommitted changes)'.format(commit),
+            'machine': machine}
 
 
 def main(argv=None):

@@ -16,6 +16,7 @@ if __package__ in (None, ''):
 
 import chainer_compare.compat  # noqa: E402,F401  (before anything imports chainer)
 from chainer_compare.data import DATASETS, DEFAULT_ZCA_EPS, prepare_dataset  # noqa: E402
+from chainer_compare.data.split import FIT_ALL_TRAIN, FIT_TRAIN_MINUS_VALIDATION  # noqa: E402
 from chainer_compare.errors import ArgumentParser, run_cli  # noqa: E402
 
 
@@ -50,10 +51,17 @@ def main(argv=None):
                         help='download retries after a failure, with backoff (default: 3)')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress output on stderr')
+    parser.add_argument('--fit-on-all-train', dest='fit_on', action='store_const',
+                        const=FIT_ALL_TRAIN, default=FIT_TRAIN_MINUS_VALIDATION,
+                        help='fit the mean and ZCA on all training images, the validation '
+                             'split included (seed 004\'s exact recipe; train.py then '
+                             'accepts the data only with --no_valid_data). Default: fit on '
+                             'the training images minus the fixed validation split')
     args = parser.parse_args(argv)
     prepare_dataset(args.dataset, out=args.out, archive=args.archive, zca_eps=args.zca_eps,
                     force=args.force, download=args.download, url=args.url, md5=args.md5,
-                    verify=args.verify, retries=args.retries, quiet=args.quiet)
+                    verify=args.verify, retries=args.retries, quiet=args.quiet,
+                    fit_on=args.fit_on)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,8 @@ if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
 import chainer_compare.compat  # noqa: E402,F401  (must precede any chainer import)
+import components  # noqa: E402  (tests/components.py: required components, CI=true fails)
+from components import pytest_runtest_setup, pytest_terminal_summary  # noqa: E402,F401
 
 
 def pytest_configure(config):
@@ -15,3 +17,4 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'mpi: needs mpiexec and mpi4py')
     config.addinivalue_line('markers', 'browser: needs Debian chromium')
     config.addinivalue_line('markers', 'gpu: needs CuPy and a GPU (chainer.testing)')
+    components.pytest_configure(config)

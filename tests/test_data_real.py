@@ -1,6 +1,5 @@
 """The real stage on Debian's Fashion-MNIST (package dataset-fashion-mnist), when installed."""
 import json
-import os
 
 import numpy
 import pytest
@@ -12,9 +11,7 @@ DEBIAN = '/usr/share/datasets/fashion-mnist'
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(os.path.join(DEBIAN, 'train-images-idx3-ubyte.gz')),
-                    reason='Debian package dataset-fashion-mnist not installed '
-                           '(apt-get install dataset-fashion-mnist)')
+@pytest.mark.requires('fashion-mnist')  # Debian's dataset-fashion-mnist (tests/components.py)
 def test_real_fashion_mnist_found_verified_and_prepared(tmp_path):
     result = fx.run_dataset_cli('--dataset', 'fashion-mnist', '--no-download', '--quiet',
                                 cwd=str(tmp_path))

@@ -151,11 +151,17 @@ def test_bench_quick_writes_results(tmp_path):
     text = (tmp_path / 'RESULTS.md').read_text()
     assert '| cnn |' in text and '(a)/(b)' in text and 'num_threads' in text
     assert 'fast/stock' in child.stdout
+    import json
+    with open(tmp_path / 'results.provenance.json') as f:
+        provenance = json.load(f)
+    assert {'command', 'date', 'commit', 'machine'} <= set(provenance)
+    assert '--quick' in provenance['command']
 
 
+@pytest.mark.requires('torch')  # torch==2.13.0, installed by make test (tests/components.py)
 def test_torch_twins_match_chainer_models():
     """bench/torch_models.py: same parameter count and output shape as the Chainer models."""
-    torch = pytest.importorskip('torch')
+    import torch
     import os
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(

@@ -12,8 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 ARTIFACT = os.path.join(ROOT, 'results', 'test-artifacts', 'report-screenshot.png')
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(
-    CHROMIUM is None, reason='chromium not installed (apt-get install chromium; make sysdeps)')]
+pytestmark = [pytest.mark.browser, pytest.mark.requires('chromium')]  # tests/components.py
 
 
 def browse(page, tmp_path, *extra, fragment=''):

@@ -25,8 +25,13 @@ def make_images(n, pattern, rng):
 
 
 def write_tiny_dataset(directory, n_train=64, n_test=32, shape=(3, 32, 32), n_classes=10,
-                       seed=0, name='tiny'):
-    """Write image.pkl, image_norm_zca.pkl, label.pkl and manifest.json; return the dir."""
+                       seed=0, name='tiny', fit_on='train_minus_validation'):
+    """Write image.pkl, image_norm_zca.pkl, label.pkl and manifest.json; return the dir.
+
+    ``fit_on`` is what the manifest says the (here imaginary) statistics were
+    fitted on; ``None`` leaves the record out, as data prepared before it had.
+    """
+    from chainer_compare.data import split as data_split
     from chainer_compare.data import storage
     os.makedirs(directory, exist_ok=True)
     rng = numpy.random.RandomState(seed)
@@ -39,10 +44,13 @@ def write_tiny_dataset(directory, n_train=64, n_test=32, shape=(3, 32, 32), n_cl
             directory, pkl, {'train': train_x * scale, 'test': test_x * scale})
     outputs['label.pkl'] = storage.write_pickle(directory, 'label.pkl',
                                                 {'train': train_y, 'test': test_y})
-    storage.write_manifest(directory, {
-        'dataset': name, 'format': storage.FORMAT, 'shape': list(shape),
-        'class_names': ['class{}'.format(i) for i in range(n_classes)],
-        'n_train': n_train, 'n_test': n_test, 'outputs': outputs})
+    manifest = {'dataset': name, 'format': storage.FORMAT, 'shape': list(shape),
+                'class_names': ['class{}'.format(i) for i in range(n_classes)],
+                'n_train': n_train, 'n_test': n_test, 'outputs': outputs}
+    if fit_on is not None:
+        manifest.update(fit_on=fit_on,
+                        statistics_fit=data_split.statistics_fit_record(n_train, fit_on))
+    storage.write_manifest(directory, manifest)
     return str(directory)
 
 

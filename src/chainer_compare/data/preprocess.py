@@ -1,5 +1,9 @@
 """The four preprocessings, in float32, with statistics from the training split.
 
+"Training split" means the training images minus the fixed validation split
+(``chainer_compare.data.split``) unless the data stage is told to fit on all
+of them: the functions that fit take the row indices to fit on.
+
 * ``image``: subtract one scalar, the mean of every training pixel.
 * ``image_norm``: contrast normalization, per image: remove its mean and divide
   by its standard deviation (``max(std, contrast_eps)``, so a flat image becomes
@@ -27,9 +31,21 @@ CONTRAST_EPS = 1e-3  # grey levels: only (near-)constant images are affected
 _CHUNK = 4096  # rows per GEMM: bounds temporaries to ~50 MB for CIFAR
 
 
-def scalar_mean(train_u8):
-    """One float32 scalar: the mean over all pixels of all training images."""
-    return numpy.float32(train_u8.mean(dtype=numpy.float64))
+def _row_chunks(flat, rows):
+    """``flat``'s rows (all, or the index array ``rows``) in blocks of ``_CHUNK``:
+    a fancy-indexed subset is copied one block at a time, never whole."""
+    n = len(flat) if rows is None else len(rows)
+    for i in range(0, n, _CHUNK):
+        yield flat[i:i + _CHUNK] if rows is None else flat[rows[i:i + _CHUNK]]
+
+
+def scalar_mean(train_u8, rows=None):
+    """One float32 scalar: the mean over all pixels of the training images
+    (only those at index ``rows`` when given: the validation split is left out)."""
+    flat = train_u8.reshape(len(train_u8), -1)
+    total = sum(block.sum(dtype=numpy.float64) for block in _row_chunks(flat, rows))
+    n = len(flat) if rows is None else len(rows)
+    return numpy.float32(total / (n * flat.shape[1]))
 
 
 def subtract_mean(x_u8, mean):
@@ -57,18 +73,22 @@ def base_transform(x_u8, stats, name):
     return contrast_normalize(x_u8, stats['contrast_eps'])
 
 
-def zca_moments(train, method=None):
-    """What the ZCA fit needs from float32 training images: the per-pixel mean and
-    either the D x D covariance ('covariance', one SYRK per chunk) or, when N < D,
-    the centred data for the cheaper N x N Gram matrix ('gram')."""
+def zca_moments(train, method=None, rows=None):
+    """What the ZCA fit needs from float32 training images (those at index
+    ``rows`` when given): the per-pixel mean and either the D x D covariance
+    ('covariance', one SYRK per chunk) or, when N < D, the centred data for the
+    cheaper N x N Gram matrix ('gram')."""
     flat = train.reshape(len(train), -1)
-    n, d = flat.shape
-    mu = flat.mean(axis=0, dtype=numpy.float64).astype(numpy.float32)
+    n, d = (len(flat) if rows is None else len(rows)), flat.shape[1]
+    total = numpy.zeros(d, numpy.float64)
+    for block in _row_chunks(flat, rows):
+        total += block.sum(axis=0, dtype=numpy.float64)
+    mu = (total / n).astype(numpy.float32)
     if (method or ('gram' if n < d else 'covariance')) == 'gram':
-        return {'mean': mu, 'centred': flat - mu}
+        return {'mean': mu, 'centred': (flat if rows is None else flat[rows]) - mu}
     cov = numpy.zeros((d, d), numpy.float32)
-    for i in range(0, n, _CHUNK):
-        centred = flat[i:i + _CHUNK] - mu
+    for block in _row_chunks(flat, rows):
+        centred = block - mu
         cov += centred.T @ centred
     cov /= numpy.float32(n)
     return {'mean': mu, 'cov': cov}

@@ -20,6 +20,7 @@ import numpy
 
 import chainer_compare
 from chainer_compare.data import archives, preprocess, storage
+from chainer_compare.data import split as data_split
 from chainer_compare.data.download import download, md5_of_file
 from chainer_compare.data.samples import sample_grid_png
 from chainer_compare.data.sources import DATASETS, EXTRACTED_MD5S, default_output_dir
@@ -31,7 +32,7 @@ def _log(quiet, message):
         print(message, file=sys.stderr)
 
 
-def _check_flags(dataset, zca_eps, md5, url, retries):
+def _check_flags(dataset, zca_eps, md5, url, retries, fit_on):
     if dataset not in DATASETS:
         raise UserError('--dataset {!r}: unknown dataset; choose one of {}'.format(
             dataset, ', '.join(DATASETS)))
@@ -48,6 +49,9 @@ def _check_flags(dataset, zca_eps, md5, url, retries):
         raise UserError('--url {!r}: must start with http:// or https://'.format(url))
     if retries < 0:
         raise UserError('--retries {}: must be 0 or more'.format(retries))
+    if fit_on not in data_split.FIT_CHOICES:
+        raise UserError('fit_on {!r}: choose one of {}'.format(
+            fit_on, ', '.join(data_split.FIT_CHOICES)))
 
 
 def _fetch(spec, source, out, mirrors, md5, retries, quiet):
@@ -172,15 +176,16 @@ class _BackgroundWriter:
             self.pool.shutdown()
 
 
-def _write_outputs(out, data, zca_eps, quiet):
-    """Write the four image pickles, labels, statistics and sample PNG.
+def _write_outputs(out, data, zca_eps, fit_rows, quiet):
+    """Write the four image pickles, labels, statistics and sample PNG; the
+    statistics are fitted on the training images at index ``fit_rows``.
 
     Memory stays near two float32 copies of the dataset: each base preprocessing
     is written and dropped, both ZCA matrices are then computed side by side, and
     each base is recomputed (cheap) and whitened in place.
     """
     train_u8, test_u8 = data['train_x'], data['test_x']
-    stats = {'mean': preprocess.scalar_mean(train_u8),
+    stats = {'mean': preprocess.scalar_mean(train_u8, fit_rows),
              'contrast_eps': preprocess.CONTRAST_EPS, 'zca': {}, 'zca_eps': zca_eps}
     panels, moments, bases = [('raw', train_u8[:100], False)], [], ('image', 'image_norm')
     writer = _BackgroundWriter(out)
@@ -191,7 +196,7 @@ def _write_outputs(out, data, zca_eps, quiet):
             writer.put(base + '.pkl', {'train': train,
                                        'test': preprocess.base_transform(test_u8, stats, base)})
             panels.append((base, train[:100].copy(), True))
-            moments.append(preprocess.zca_moments(train))
+            moments.append(preprocess.zca_moments(train, rows=fit_rows))
             del train
         _log(quiet, 'image, image_norm and their covariances ({:.1f} s)'.format(
             time.time() - start))
@@ -223,12 +228,19 @@ def _write_outputs(out, data, zca_eps, quiet):
 
 def prepare_dataset(dataset='cifar10', out=None, archive=None,
                     zca_eps=preprocess.DEFAULT_ZCA_EPS, force=False, download=True,
-                    url=None, md5=None, verify=True, retries=3, quiet=False):
-    """Prepare ``dataset`` into ``out`` (see docs/data.md); return the directory."""
-    _check_flags(dataset, zca_eps, md5, url, retries)
+                    url=None, md5=None, verify=True, retries=3, quiet=False,
+                    fit_on=data_split.FIT_TRAIN_MINUS_VALIDATION):
+    """Prepare ``dataset`` into ``out`` (see docs/data.md); return the directory.
+
+    ``fit_on``: the statistics come from the training images minus the fixed
+    validation split (default), or from all of them (``'all_train'``, seed 004's
+    recipe, which the trainer accepts only with --no_valid_data).
+    """
+    _check_flags(dataset, zca_eps, md5, url, retries, fit_on)
     spec = DATASETS[dataset]
     out = out or default_output_dir(dataset)
-    expected = {'dataset': dataset, 'zca_eps': zca_eps, 'format': storage.FORMAT}
+    expected = {'dataset': dataset, 'zca_eps': zca_eps, 'format': storage.FORMAT,
+                'fit_on': fit_on}
     reason = 'forced by --force' if force else storage.stale_reason(out, expected)
     found = None
     if reason is None and archive is not None:  # a different --archive means new data
@@ -252,11 +264,14 @@ def prepare_dataset(dataset='cifar10', out=None, archive=None,
         raise
     start = time.time()
     storage.start_rewrite(out)
-    outputs, stats = _write_outputs(out, data, zca_eps, quiet)
+    n_train = len(data['train_y'])
+    outputs, stats = _write_outputs(out, data, zca_eps,
+                                    data_split.fit_indices(n_train, fit_on), quiet)
     manifest = dict(expected, **{
         'class_names': data['class_names'],
         'shape': list(spec.shape),
-        'n_train': int(len(data['train_y'])), 'n_test': int(len(data['test_y'])),
+        'n_train': int(n_train), 'n_test': int(len(data['test_y'])),
+        'statistics_fit': data_split.statistics_fit_record(n_train, fit_on),
         'sources': {s.name: record for s, _, record in found},
         'versions': {'python': platform.python_version(), 'numpy': numpy.__version__,
                      'chainer_compare': chainer_compare.__version__},

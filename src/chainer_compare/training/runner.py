@@ -126,8 +126,10 @@ def _train(args, comm):
         data = load_prepared(args.dataset)
     else:  # rank 0 reads the files, the others receive the arrays
         data = _parallel().broadcast(comm, load_prepared(args.dataset) if root else None)
+    split.check_statistics_fit(data, not args.no_valid_data)
     train_set, valid_set, test_set, split_info = split.make_datasets(
         data, not args.no_valid_data, args.train_size)
+    split_info['statistics_fit_on'] = data.manifest['fit_on']
     # The model before the run directory: a model that cannot take this data
     # (UserError) leaves nothing behind.
     numpy.random.seed(args.seed)  # the initial weights depend on --seed only

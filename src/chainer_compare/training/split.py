@@ -1,40 +1,55 @@
-"""The fixed validation split held out of the training set.
+"""Training, validation and test datasets from prepared data.
 
-Model selection (the best epoch) must not look at the test set, so 5,000
-training images (CIFAR-10/100, MNIST, Fashion-MNIST) are held out for
-validation.  The split comes from a fixed seed that does not depend on
-``--seed``: every run of a dataset holds out the same images, so runs are
-comparable; the held-out indices' sha256 goes into metadata.json so that this
-can be checked.  Small datasets (tests) hold out a tenth instead.
+The validation split itself (fixed seed, 5,000 images) is defined in
+``chainer_compare.data.split``, which the data stage also uses to keep those
+images out of its statistics; the held-out indices' sha256 goes into
+metadata.json so that runs can be checked to share it, and
+:func:`check_statistics_fit` refuses data whose statistics saw the images
+this run validates on.
 
 The training and validation subsets are views (``SubDataset`` over index
 arrays), so the images are never copied.
 """
-import hashlib
+import os
 
 import chainer
 import numpy
 
+from chainer_compare.data.split import (  # noqa: F401  (re-exported for callers and tests)
+    FIT_ALL_TRAIN, FIT_TRAIN_MINUS_VALIDATION, SPLIT_SEED, VALIDATION_SIZE,
+    indices_sha256, split_indices, validation_record, validation_size)
 from chainer_compare.errors import UserError
 
-VALIDATION_SIZE = 5000
-SPLIT_SEED = 20160606  # fixed forever: changing it changes every dataset's split
-SUBSET_SEED = SPLIT_SEED + 1  # the --train_size subset, likewise fixed
+SUBSET_SEED = SPLIT_SEED + 1  # the --train_size subset, fixed like the split
 
 
-def validation_size(n_train):
-    return min(VALIDATION_SIZE, n_train // 10)
+def check_statistics_fit(data, use_validation):
+    """Refuse data whose preprocessing statistics were fitted on this run's
+    validation images (or whose manifest predates the record of the fit).
 
-
-def split_indices(n_train):
-    """(train_indices, validation_indices), both sorted int64 arrays."""
-    order = numpy.random.RandomState(SPLIT_SEED).permutation(n_train)
-    n_valid = validation_size(n_train)
-    return numpy.sort(order[n_valid:]), numpy.sort(order[:n_valid])
-
-
-def indices_sha256(indices):
-    return hashlib.sha256(numpy.ascontiguousarray(indices, dtype='<i8').tobytes()).hexdigest()
+    Fitted on all training images (``dataset.py --fit-on-all-train``, seed
+    004's recipe) is fine for ``--no_valid_data``, where nothing is validated;
+    fitted on the training images minus the split is fine for every run (with
+    ``--no_valid_data`` the statistics merely come from a subset).
+    """
+    manifest_path = os.path.join(data.directory, 'manifest.json')
+    fit_on = data.manifest.get('fit_on')
+    if fit_on is None:
+        raise UserError('{}: prepared before the data stage recorded which training images '
+                        'its statistics were fitted on (no fit_on); rerun: python '
+                        'src/dataset.py --force --out {}'.format(manifest_path, data.directory))
+    if not use_validation:
+        return
+    if fit_on == FIT_ALL_TRAIN:
+        raise UserError('{}: the mean and ZCA were fitted on all training images, including '
+                        'the validation split (dataset.py --fit-on-all-train); train with '
+                        '--no_valid_data, or rerun python src/dataset.py --force without '
+                        '--fit-on-all-train'.format(manifest_path))
+    excluded = data.manifest.get('statistics_fit', {}).get('excluded_validation')
+    if excluded != validation_record(split_indices(len(data.train_x))[1]):
+        raise UserError('{}: the statistics exclude a different validation split than this '
+                        'trainer holds out; rerun: python src/dataset.py --force --out {}'
+                        .format(manifest_path, data.directory))
 
 
 def _subsets(x, y, train_idx, valid_idx):
@@ -87,8 +102,7 @@ def make_datasets(data, use_validation=True, train_size=None):
     if len(valid_idx) == 0:
         raise UserError('{}: only {} training images, too few to hold out a validation '
                         'split; use --no_valid_data'.format(data.directory, len(x)))
-    info = {'held_out': int(len(valid_idx)), 'train_size': int(len(train_idx)),
-            'no_valid_data': False, 'seed': SPLIT_SEED,
-            'indices_sha256': indices_sha256(valid_idx)}
+    info = dict(validation_record(valid_idx), train_size=int(len(train_idx)),
+                no_valid_data=False)
     train, valid = _subsets(x, y, train_idx, valid_idx)
     return train, valid, test, info

@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""Regenerate the measured-figure tables in README.md and docs/ from the results files.
+
+Every measured figure the docs quote comes from a committed results file with
+a provenance sidecar (command, date, commit, machine): bench/results.csv +
+bench/results.provenance.json (``make bench``), bench/results-gpu.csv +
+bench/results-gpu.provenance.json (``bench/run_bench.py --gpu 0``).  The tables
+sit between ``<!-- table:NAME:start -->`` and ``<!-- table:NAME:end -->``
+markers and are only ever written by this script, so a figure cannot drift
+from its file; tests/test_docs_tables.py regenerates them and compares.
+
+    python scripts/update_docs.py           # rewrite the tables after a new make bench
+    python scripts/update_docs.py --check   # exit 1 naming each table that is out of date
+"""
+import argparse
+import collections
+import csv
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CPU_RESULTS = 'bench/results.csv'
+GPU_RESULTS = 'bench/results-gpu.csv'
+MODELS = (('cnn', '`cnn`'), ('cnnbn', '`cnnbn`'), ('vgg', '`vgg`'),
+          ('residual', 'ResNet-20'))  # bench/run_bench.py's res_depth 3
+
+Results = collections.namedtuple('Results', 'path rows provenance')
+
+
+def load_results(relative_path, root=ROOT):
+    """The rows of a results CSV and its provenance sidecar (``X.provenance.json``)."""
+    path = os.path.join(root, relative_path)
+    sidecar = path[:-len('.csv')] + '.provenance.json'
+    with open(path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    with open(sidecar) as f:
+        provenance = json.load(f)
+    missing = {'command', 'date', 'commit', 'machine'} - set(provenance)
+    if missing:
+        raise SystemExit('{}: provenance lacks {}'.format(sidecar, ', '.join(sorted(missing))))
+    return Results(relative_path, rows, provenance)
+
+
+def _row(results, **match):
+    for row in results.rows:
+        if all(row[k] == v for k, v in match.items()):
+            return row
+    raise SystemExit('{}: no row with {}'.format(results.path, match))
+
+
+def train_rate(results, model, variant):
+    return float(_row(results, section='train', model=model, variant=variant)['images_per_s'])
+
+
+def augment_rate(results, spec):
+    return float(_row(results, section='augment', variant=spec)['images_per_s'])
+
+
+def data_stage(results):
+    """(wall seconds, peak RSS GB, training images, test images) of the data-stage row."""
+    row = _row(results, section='data')
+    note = dict(part.split('=', 1) for part in row['note'].split())
+    return (float(row['median_step_s']), float(note['peak_rss_gb']), int(row['batch']),
+            int(note['n_test']))
+
+
+def source_line(results):
+    p = results.provenance
+    return '`{}`: `{}`, {}, commit {}, {}.'.format(
+        results.path, p['command'], p['date'], p['commit'][:7], p['machine'])
+
+
+def readme_speed(cpu, gpu):
+    wall, rss, n_train, n_test = data_stage(cpu)
+    training_cpu = '; '.join(
+        '{} {:,.0f} / {:,.0f} / {:,.0f} images/s ({:.2f}× stock, {:.2f}× PyTorch)'.format(
+            label, train_rate(cpu, m, 'fast'), train_rate(cpu, m, 'stock'),
+            train_rate(cpu, m, 'torch'), train_rate(cpu, m, 'fast') / train_rate(cpu, m, 'stock'),
+            train_rate(cpu, m, 'fast') / train_rate(cpu, m, 'torch')) for m, label in MODELS)
+    training_gpu = '; '.join('{} {:,.0f} / {:,.0f} images/s'.format(
+        label, train_rate(gpu, m, 'cupy'), train_rate(gpu, m, 'torch_cuda'))
+        for m, label in MODELS)
+    lines = [
+        '| what | figure | file |', '|---|---|---|',
+        '| data stage, CIFAR-10-sized random data ({:,} + {:,} images, all four pickles), CPU '
+        '| {:.1f} s wall, peak RSS {:.2f} GB | `{}` |'.format(n_train, n_test, wall, rss, cpu.path),
+        '| training, batch 128, CPU: this project vs stock Chainer vs PyTorch | {} | `{}` |'
+        .format(training_cpu, cpu.path),
+        '| training, batch 128, GPU: Chainer on CuPy (no cuDNN) vs PyTorch CUDA | {} | `{}` |'
+        .format(training_gpu, gpu.path),
+        '| augmentation `crop,flip`, batch 128 | {:,.0f} images/s on the CPU, {:,.0f} on the GPU '
+        '| `{}`, `{}` |'.format(augment_rate(cpu, 'crop,flip'), augment_rate(gpu, 'crop,flip'),
+                               cpu.path, gpu.path),
+        '', 'Sources (command, date, code commit, machine):', '',
+        '- ' + source_line(cpu), '- ' + source_line(gpu)]
+    return '\n'.join(lines)
+
+
+def speed_cpu(cpu):
+    lines = ['| model | (a) this project | (b) stock Chainer | (c) PyTorch | (a)/(b) | (a)/(c) |',
+             '|---|---:|---:|---:|---:|---:|']
+    for model, label in MODELS:
+        fast, stock, torch = (train_rate(cpu, model, v) for v in ('fast', 'stock', 'torch'))
+        lines.append('| {} | {:.1f} | {:.1f} | {:.1f} | {:.2f}x | {:.2f}x |'.format(
+            label, fast, stock, torch, fast / stock, fast / torch))
+    lines += ['', 'images/s; augmentation `crop,flip` (batch 128) {:,.0f} images/s, {:.0f}x '
+              'the `cnn` training throughput.  From {}'.format(
+                  augment_rate(cpu, 'crop,flip'),
+                  augment_rate(cpu, 'crop,flip') / train_rate(cpu, 'cnn', 'fast'),
+                  source_line(cpu))]
+    return '\n'.join(lines)
+
+
+def speed_gpu(gpu):
+    lines = ['| model | Chainer (CuPy 14, no cuDNN) | PyTorch CUDA | ratio |',
+             '|---|---:|---:|---:|']
+    for model, label in MODELS:
+        chainer, torch = train_rate(gpu, model, 'cupy'), train_rate(gpu, model, 'torch_cuda')
+        lines.append('| {} | {:,.0f} | {:,.0f} | {:.2f}x |'.format(
+            label, chainer, torch, chainer / torch))
+    lines += ['', 'images/s; augmentation on the GPU: `crop,flip` {:,.0f} images/s, `rotate` '
+              '{:,.0f}.  From {}'.format(augment_rate(gpu, 'crop,flip'),
+                                          augment_rate(gpu, 'rotate'), source_line(gpu))]
+    return '\n'.join(lines)
+
+
+def data_table(cpu):
+    wall, rss, n_train, n_test = data_stage(cpu)
+    return '\n'.join([
+        '| data | wall time | peak RSS |', '|---|---:|---:|',
+        '| random CIFAR-10-format archive, {:,} + {:,} images, all four pickles | {:.1f} s '
+        '| {:.2f} GB |'.format(n_train, n_test, wall, rss),
+        '', 'From ' + source_line(cpu)])
+
+
+def tables(root=ROOT):
+    """{(document, table name): generated Markdown}."""
+    cpu, gpu = load_results(CPU_RESULTS, root), load_results(GPU_RESULTS, root)
+    return {('README.md', 'speed'): readme_speed(cpu, gpu),
+            ('docs/speed.md', 'speed-cpu'): speed_cpu(cpu),
+            ('docs/speed.md', 'speed-gpu'): speed_gpu(gpu),
+            ('docs/data.md', 'data-stage'): data_table(cpu)}
+
+
+def replace_table(text, name, content, document):
+    """``text`` with the block between ``name``'s markers replaced by ``content``."""
+    pattern = re.compile(r'(<!-- table:{0}:start -->).*?(<!-- table:{0}:end -->)'.format(
+        re.escape(name)), re.S)
+    if len(pattern.findall(text)) != 1:
+        raise SystemExit('{}: needs exactly one <!-- table:{}:start --> ... end --> pair'.format(
+            document, name))
+    return pattern.sub(lambda m: '{}\n{}\n{}'.format(m.group(1), content, m.group(2)), text)
+
+
+def regenerated(root=ROOT):
+    """{document: (current text, regenerated text)} for every document with tables."""
+    out = {}
+    for (document, name), content in tables(root).items():
+        if document not in out:
+            with open(os.path.join(root, document), encoding='utf-8') as f:
+                text = f.read()
+            out[document] = (text, text)
+        current, new = out[document]
+        out[document] = (current, replace_table(new, name, content, document))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--check', action='store_true',
+                        help='change nothing; exit 1 naming each document whose tables differ '
+                             'from what the results files give')
+    args = parser.parse_args(argv)
+    stale = []
+    for document, (current, new) in sorted(regenerated().items()):
+        if current == new:
+            continue
+        stale.append(document)
+        if not args.check:
+            sys.path.insert(0, os.path.join(ROOT, 'src'))
+            from chainer_compare.safeio import atomic_write_text
+            atomic_write_text(os.path.join(ROOT, document), new)
+            print('updated', document)
+    if args.check and stale:
+        print('update_docs: out of date: {}; run python scripts/update_docs.py'.format(
+            ', '.join(stale)), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
