@@ -57,7 +57,7 @@ def ci_bar(pair, extent):
     parts.append('<line x1="{0:.1f}" x2="{0:.1f}" y1="1" y2="{1}" stroke="#999" '
                  'stroke-dasharray="2,2"/>'.format(x(0.0), HEIGHT - 1))
     if d['ci_low'] is not None:
-        parts.append('<line class="ci" x1="{:.1f}" x2="{:.1f}" y1="{2}" y2="{2}" stroke="{3}" '
+        parts.append('<line class="ci" x1="{0:.1f}" x2="{1:.1f}" y1="{2}" y2="{2}" stroke="{3}" '
                      'stroke-width="3"/>'.format(x(d['ci_low']), x(d['ci_high']), mid, colour))
     parts.append('<circle class="mean" cx="{:.1f}" cy="{}" r="4" fill="{}"/>'.format(
         x(d['mean_difference']), mid, colour))
