@@ -57,9 +57,10 @@ def test_welch_unequal_n_by_hand():
 def test_zero_spread_gives_exact_numbers_not_nan():
     same = stats.mean_difference([12.0] * 3, [12.0] * 3, paired=True)
     assert same['mean_difference'] == 0 and same['ci_low'] == same['ci_high'] == 0
-    assert same['p_value'] == 1.0
+    assert same['p_value'] is None  # t is 0/0: the caller uses the exact test instead
     shifted = stats.mean_difference([12.0] * 3, [13.0] * 3, paired=False)
-    assert shifted['ci_low'] == shifted['ci_high'] == -1.0 and shifted['p_value'] == 0.0
+    assert shifted['ci_low'] == shifted['ci_high'] == -1.0 and shifted['p_value'] is None
+    assert stats.exact_p([12.0] * 3, [13.0] * 3, paired=False) == (pytest.approx(0.1), True)
     assert stats.exact_p([12.0] * 3, [12.0] * 3, paired=True) == (1.0, True)
     assert stats.probability_better([12.0] * 3, [12.0] * 3) == 0.5
     assert stats.probability_better_interval([12.0] * 3, [12.0] * 3) == (0.5, 0.5)

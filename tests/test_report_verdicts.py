@@ -221,3 +221,19 @@ def test_plot_cli_unknown_baseline_is_one_line_and_exit_2(tmp_path):
     assert proc.stderr.strip().count('\n') == 0
     assert '--baseline nope: no such configuration; valid names: cnn, vgg' in proc.stderr
     assert not (tmp_path / 'out').exists()
+
+
+def test_zero_spread_difference_falls_back_to_the_exact_test(tmp_path):
+    # every seed 3 points apart: t is x/0; the sign-flip test decides (2 seeds: p = 0.5)
+    for seed in (1, 2):
+        add_run(tmp_path, 'cnn', seed, 0.20 + 0.01 * seed)
+        add_run(tmp_path, 'vgg', seed, 0.23 + 0.01 * seed)
+    pair = pair_of(compare(tmp_path, baseline='cnn'), 'vgg')
+    assert pair.difference['p_value'] is None and pair.decision_test == 'sign-flip'
+    assert pair.holm_p == pytest.approx(0.5) and pair.verdict == 'no detectable difference'
+    # ten seeds agreeing: the exact test reaches 2 / 2^10 and the verdict follows
+    for seed in range(3, 11):
+        add_run(tmp_path, 'cnn', seed, 0.20 + 0.01 * seed)
+        add_run(tmp_path, 'vgg', seed, 0.23 + 0.01 * seed)
+    pair = pair_of(compare(tmp_path, baseline='cnn'), 'vgg')
+    assert pair.holm_p == pytest.approx(2 / 1024) and pair.verdict == 'worse'

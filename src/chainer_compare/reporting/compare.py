@@ -119,7 +119,12 @@ class Pair(object):
         floors = [c.test_set_se for c in (a, b)]
         self.test_set_se = (None if None in floors
                             else (floors[0] ** 2 + floors[1] ** 2) ** 0.5)
-        self.holm_p = self.difference['p_value']  # until holm_adjust sees the whole table
+        # The t-test's p decides; where t is undefined (zero spread) the exact test's.
+        self.decision_p = (self.difference['p_value'] if self.difference['p_value'] is not None
+                           else self.exact_p)
+        self.decision_test = (self.difference['test'] if self.difference['p_value'] is not None
+                              else None if self.exact_p is None else self.exact_test)
+        self.holm_p = self.decision_p  # until Comparison adjusts across the whole table
         self.verdict, self.text = verdict(self)
 
     def to_json(self):
@@ -128,7 +133,8 @@ class Pair(object):
                 'paired_by_seed': self.paired, 'test': d['test'], 'df': d['df'],
                 'mean_difference_pct': d['mean_difference'],
                 'ci95_pct': [d['ci_low'], d['ci_high']], 't_p': d['p_value'],
-                'holm_p': self.holm_p, 'exact_test': self.exact_test,
+                'decision_test': self.decision_test, 'holm_p': self.holm_p,
+                'exact_test': self.exact_test,
                 'exact_p': self.exact_p, 'exact_p_is_exact': self.exact_is_exact,
                 'smallest_exact_p': self.smallest_exact_p, 'p_a_better': self.p_better,
                 'p_a_better_ci95': list(self.p_better_ci) if self.p_better_ci else None,
@@ -153,8 +159,7 @@ class Comparison(object):
         else:
             todo = []
         self.pairs = [Pair(a, b) for a, b in todo]
-        for pair, adjusted in zip(self.pairs, stats.holm(
-                [p.difference['p_value'] for p in self.pairs])):
+        for pair, adjusted in zip(self.pairs, stats.holm([p.decision_p for p in self.pairs])):
             pair.holm_p = adjusted
             pair.verdict, pair.text = verdict(pair)
 

@@ -50,9 +50,10 @@ def mean_difference(a, b, paired):
     ``paired``: ``a[i]`` and ``b[i]`` share a seed; the interval is the one-sample
     t interval of the per-seed differences (``ttest_rel``).  Otherwise Welch's
     interval (``ttest_ind(equal_var=False)``).  With fewer than two values on a
-    side there is no interval or p-value (None).  Zero spread on both sides
-    makes t undefined (0/0 or x/0): the difference is then exact, so the
-    interval is the point and p is 1 for no difference, 0 for any other.
+    side there is no interval or p-value (None).  Zero spread (every per-seed
+    difference equal, or both sides constant) makes t undefined (0/0 or x/0):
+    the interval is then the point and the p-value None; the caller falls back
+    to the exact test.
     """
     a, b = _array(a), _array(b)
     result = {'test': 'paired t' if paired else 'Welch t', 'mean_difference': None,
@@ -65,7 +66,7 @@ def mean_difference(a, b, paired):
         return result
     spread = (a - b).std() if paired else max(a.std(), b.std())
     if spread == 0 or spread <= 1e-12 * max(1.0, abs(diff)):
-        result.update(ci_low=diff, ci_high=diff, p_value=1.0 if diff == 0 else 0.0,
+        result.update(ci_low=diff, ci_high=diff,
                       df=len(a) - 1 if paired else len(a) + len(b) - 2)
         return result
     with warnings.catch_warnings():  # one constant side: scipy warns, the result is right

@@ -6,7 +6,9 @@ The rule (docs/reporting.md, "Verdicts"):
 * **better** / **worse** when the Holm-adjusted t-test p-value (paired by seed
   when both sides ran the same seeds, Welch otherwise) is below 0.05 *and* the
   95 % confidence interval of the difference excludes 0; the sign of A − B
-  (error, points) says which;
+  (error, points) says which.  Where t is undefined because the spread is zero
+  (every seed gave the same difference), the exact test's p-value takes its
+  place, so two seeds that agree can never make a verdict on their own;
 * otherwise **no detectable difference**, with the number of seeds per side a
   t-test would need to detect a true difference of DETECTABLE_PT points at this
   spread (80 % power, two-sided 0.05).
