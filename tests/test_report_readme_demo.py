@@ -52,7 +52,8 @@ def test_generator_writes_figure_record_and_readme_section(demo_dir, tmp_path):
     assert '14 min 0 s' in readme and '3 epochs on 4,000 training images; seeds 1, 2' in readme
     assert '](docs/demo/fashion-mnist-demo-2026-12-03.png)' in readme
     assert '| `cnnbn` | 24.95 \u00b1 0.92 (2) | ' in readme
-    assert '- `cnnbn` vs `cnn`: ' in readme and 'seeds per side' in readme
+    assert '- `cnnbn` vs `cnn`: worse (+3.45 pt, 95 % CI' in readme
+    assert 'cannot go below p = 0.5 with 2 paired seeds' in readme
     assert len(written) == 3
     # running it again replaces the section instead of adding a second one
     readme_demo.generate(str(demo_dir), date='2026-12-03', root=str(tmp_path))
