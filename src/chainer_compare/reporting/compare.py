@@ -64,9 +64,9 @@ class ConfigStats(object):
         self.config = config
         self.label = config.label
         self.name = configuration_name(config)
-        self.excluded = [(run, exclusion_reason(run)) for run in config.runs
-                         if exclusion_reason(run)]
-        self.runs = [run for run in config.runs if not exclusion_reason(run)]
+        reasons = [(run, exclusion_reason(run)) for run in config.runs]
+        self.excluded = [(run, why) for run, why in reasons if why]
+        self.runs = [run for run, why in reasons if not why]
         self.values = [100.0 * run.metrics[METRIC] for run in self.runs]
         self.seeds = [run.args.get('seed') for run in self.runs]
         self.n = len(self.values)
