@@ -44,7 +44,8 @@ def test_welch_matches_the_published_sleep_example():
 def test_welch_unequal_n_by_hand():
     a, b = np.array([20.1, 21.7, 19.4]), np.array([23.0, 24.9, 22.2, 25.5, 23.8])
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))  # Welch–Satterthwaite
+    # Welch–Satterthwaite degrees of freedom
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     half = sps.t.ppf(0.975, df) * math.sqrt(va + vb)
     t = (a.mean() - b.mean()) / math.sqrt(va + vb)
     result = stats.mean_difference(a, b, paired=False)
