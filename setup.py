@@ -22,6 +22,7 @@ setup(
         'six',
         'pillow',
         'matplotlib',
+        'scipy',  # reporting/stats.py: t-tests, permutation tests, bootstrap
         'threadpoolctl',
     ],
     extras_require={

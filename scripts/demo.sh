@@ -59,6 +59,8 @@ for seed in $SEEDS; do
   done
 done
 
-step "4/4 comparison: $PY src/plot.py $OUT"
-"$PY" src/plot.py "$OUT"
-step "demo finished in $(( $(date +%s) - start )) s: $OUT/summary.md, $OUT/curves.png, $OUT/report.html"
+step "4/4 comparison: $PY src/plot.py --json $OUT"
+"$PY" src/plot.py --json "$OUT"
+elapsed=$(( $(date +%s) - start ))
+step "demo finished in $elapsed s: $OUT/summary.md, $OUT/summary.json, $OUT/curves.png, $OUT/report.html"
+echo "to put this run into README.md: $PY -m chainer_compare.reporting.readme_demo $OUT --wall-time-s $elapsed"

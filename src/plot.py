@@ -5,6 +5,7 @@
     python src/plot.py results/cnn* results/vgg --log-epochs
     python src/plot.py --group-by model,dataset
     python src/plot.py --reference seed004   # beside seed 004's published errors
+    python src/plot.py results/study --baseline cnnbn --json   # verdicts against cnnbn
 
 Run directories are only read, never modified.
 """
@@ -34,11 +35,23 @@ def main(argv=None):
     parser.add_argument('--reference', default=None, choices=['seed004'],
                         help='also lay the results beside these published errors')
     parser.add_argument('--no-html', action='store_true', help='skip report.html')
+    parser.add_argument('--baseline', default=None, metavar='NAME',
+                        help='the configuration every other one is compared with: its label '
+                             'as in summary.md, or its run-directory name without _s<seed> '
+                             '(e.g. cnnbn); default: the lowest mean test error at the '
+                             'best-validation epoch')
+    parser.add_argument('--all-pairs', action='store_true',
+                        help='compare every pair of configurations, not only each one with '
+                             'the baseline (Holm correction across all pairs)')
+    parser.add_argument('--json', action='store_true',
+                        help='also write summary.json: every statistic and verdict, the '
+                             'baseline and the excluded runs, unrounded')
     args = parser.parse_args(argv)
     from chainer_compare.reporting.report import make_report
     group_by = [g.strip() for g in args.group_by.split(',') if g.strip()] if args.group_by else None
     make_report(args.paths, args.out, group_by, args.log_epochs, args.reference,
-                not args.no_html)
+                not args.no_html, baseline=args.baseline, all_pairs=args.all_pairs,
+                json_summary=args.json)
 
 
 if __name__ == '__main__':

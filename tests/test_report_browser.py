@@ -83,3 +83,47 @@ def test_report_screenshot(report, tmp_path):
     os.makedirs(os.path.dirname(ARTIFACT), exist_ok=True)
     shutil.copyfile(str(shot), ARTIFACT)
     print('report screenshot: ' + ARTIFACT)
+
+
+@pytest.fixture(scope='module')
+def verdict_report(tmp_path_factory):
+    """Two configurations on the same five seeds (a clear win) and one with a single run."""
+    from test_report_verdicts import A, B, add_run
+    root = tmp_path_factory.mktemp('verdicts')
+    for seed, (a, b) in enumerate(zip(A, B), 1):
+        add_run(root / 'results', 'cnn', seed, a)
+        add_run(root / 'results', 'cnnbn', seed, b)
+    add_run(root / 'results', 'vgg', 1, 0.5)
+    add_run(root / 'results', 'vgg', 2, 0.9, status='nan')
+    proc = run_plot(root / 'results', '--out', root / 'out', '--baseline', 'cnnbn')
+    assert proc.returncode == 0, proc.stderr
+    return root / 'out' / 'report.html'
+
+
+# Appended to a copy of the page: measures what the browser laid out, into the DOM.
+_MEASURE = """<script>(function(){var out=[];
+document.querySelectorAll('#verdict-table svg.ci-bar').forEach(function(svg){
+  var ci=svg.querySelector('line.ci'),dot=svg.querySelector('circle.mean');
+  out.push([svg.getBoundingClientRect().width,ci?ci.getBoundingClientRect().width:-1,
+            dot?dot.getBoundingClientRect().width:-1].join(','));});
+document.documentElement.setAttribute('data-bars',out.join(';'));})();</script>"""
+
+
+def test_verdict_column_and_ci_bars_render(verdict_report, tmp_path):
+    page = tmp_path / 'measured.html'
+    page.write_text(verdict_report.read_text().replace('</body>', _MEASURE + '</body>'))
+    dom, console = browse(page, tmp_path, '--dump-dom', '--window-size=1400,1800')
+    assert console == [] and js_errors(dom) == ''
+    # the summary table's verdict column, one cell per configuration
+    verdicts = re.findall(r'<tr class="config-row">.*?<td>([^<]*)</td></tr>', dom)
+    assert verdicts == ['better', 'baseline', 'no verdict']
+    assert len(re.findall(r'<tr class="pair-row"', dom)) == 2
+    assert re.search(r'class="verdict verdict-better">better \(\u2212[0-9.]+ pt, 95 % CI', dom)
+    assert 'n = 1: no verdict, run more seeds' in dom
+    assert 'id="excluded"' in dom and 'vgg_s2' in dom  # the diverged run is named
+    bars = re.search(r'data-bars="([^"]*)"', dom).group(1).split(';')
+    widths = [[float(v) for v in bar.split(',')] for bar in bars]
+    assert len(widths) == 2
+    cnn_bar, vgg_bar = widths
+    assert cnn_bar[0] > 100 and cnn_bar[1] > 1 and cnn_bar[2] > 1  # a CI line and its dot
+    assert vgg_bar[1] == -1 and vgg_bar[2] > 1  # n = 1: a dot, no interval

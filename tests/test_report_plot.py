@@ -132,7 +132,9 @@ def test_plot_cli_writes_tables_figures_report_and_leaves_runs_alone(tmp_path):
     for name, file in (('corrupt_log', 'log'), ('corrupt_args', 'args'), ('partial_log', 'log')):
         assert any(os.path.join(name, file) in line for line in skipped), proc.stderr
     md = (out / 'summary.md').read_text()
-    assert md.count('\n') == 2 + 3
+    table = md.split('\n\n')[0]  # the summary table, then the verdicts section
+    assert table.count('\n') == 2 + 3 - 1
+    assert '## Verdicts' in md and '`vgg` (vgg): no summary.json' in md
     assert '22.00 \u00b1 2.00 (3)' in md and '12.40 \u00b1 \u2013 (1)' in md
     assert 'running' in md and 'adam' in md and 'cifar10 / image' in md and 'CPU: test' in md
     with open(str(out / 'summary.csv')) as f:

@@ -12,6 +12,7 @@ import html
 import json
 import re
 
+from chainer_compare.reporting import html_compare
 from chainer_compare.reporting.summary import COLUMNS, table_rows
 
 _CSS = """
@@ -81,11 +82,11 @@ def _img(png, alt):
         _e(alt), base64.b64encode(png).decode('ascii'))
 
 
-def _summary_table(configs):
+def _summary_table(configs, comparison):
     head = ''.join('<th data-key="{}" data-type="{}">{}</th>'.format(
         column_key(t), 'num' if t in NUMERIC_COLUMNS else 'text', _e(t)) for t in COLUMNS)
     body = []
-    for config, row in zip(configs, table_rows(configs)):
+    for config, row in zip(configs, table_rows(configs, comparison)):
         cells = []
         for title, text in zip(COLUMNS, row):
             stat = config.stats.get(NUMERIC_COLUMNS.get(title, ''))
@@ -135,18 +136,19 @@ def _run_details(configs):
     return '\n'.join(parts)
 
 
-def render_report(configs, skipped, figures, reference=None, sources=()):
+def render_report(configs, skipped, figures, reference=None, sources=(), comparison=None):
     """The whole page as a string.
 
     ``figures``: list of (title, png bytes); ``reference``: None or
-    (title, header, rows, png bytes) for the seed-004 comparison.
+    (title, header, rows, png bytes) for the seed-004 comparison; ``comparison``: a
+    compare.Comparison for the verdict column and section.
     """
     n_runs = sum(len(c.runs) for c in configs)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
     out = ['<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width,initial-scale=1">',
            '<title>chainer_compare report</title>', '<script>', _ERROR_TRAP, '</script>',
-           '<style>', _CSS, '</style></head><body>',
+           '<style>', _CSS, html_compare.CSS, '</style></head><body>',
            '<h1>Experiment comparison</h1>',
            '<p class="meta">{} runs in {} configurations from {}; generated {}. Errors are '
            'percentages; mean \u00b1 sample std (n) over runs that differ only in seed.</p>'
@@ -155,7 +157,9 @@ def render_report(configs, skipped, figures, reference=None, sources=()):
         out.append('<div class="warn" id="skipped"><b>Skipped runs</b><ul>{}</ul></div>'.format(
             ''.join('<li>{}</li>'.format(_e(s)) for s in skipped)))
     out.append('<h2>Summary (click a header to sort)</h2>')
-    out.append(_summary_table(configs))
+    out.append(_summary_table(configs, comparison))
+    if comparison is not None:
+        out.append(html_compare.verdicts_section(comparison))
     for title, png in figures:
         out.append('<h2>{}</h2>{}'.format(_e(title), _img(png, title)))
     if reference:

@@ -3,7 +3,8 @@ import os
 import sys
 
 from chainer_compare.errors import UserError
-from chainer_compare.reporting import html, plots, seed004
+from chainer_compare.reporting import comparison_tables, html, plots, seed004, summary_json
+from chainer_compare.reporting.compare import Comparison
 from chainer_compare.reporting.runs import is_run_dir, load_runs
 from chainer_compare.reporting.summary import (COLUMNS, group_runs, markdown_table,
                                                summary_csv, table_rows)
@@ -17,10 +18,13 @@ def default_out(paths):
 
 
 def make_report(paths, out=None, group_by=None, log_epochs=False, reference=None,
-                html_report=True, stream=sys.stdout):
+                html_report=True, stream=sys.stdout, baseline=None, all_pairs=False,
+                json_summary=False):
     """Write summary.md/.csv, curves.png, report.html (+ <reference>.md/.png) into ``out``.
 
-    Returns the list of files written.  Run dirs are only read.
+    ``baseline``: the configuration (label or run-name stem) the others are compared
+    with (default: the best); ``all_pairs``: compare every pair; ``json_summary``:
+    also write summary.json.  Returns the list of files written.  Run dirs are only read.
     """
     out = out or default_out(paths)
     if is_run_dir(out):
@@ -36,6 +40,11 @@ def make_report(paths, out=None, group_by=None, log_epochs=False, reference=None
         for note in run.notes:
             print('plot: {}: {}'.format(run.path, note), file=sys.stderr)
     configs = group_runs(runs, group_by)
+    comparison = Comparison(configs, baseline, all_pairs)  # a bad --baseline: before any write
+    refs = seed004.REFERENCES.get(reference) if reference else None
+    if reference and refs is None:
+        raise UserError('--reference {}: unknown; choose one of: {}'.format(
+            reference, ', '.join(sorted(seed004.REFERENCES))))
     written = []
 
     def write_text(name, text):
@@ -48,13 +57,15 @@ def make_report(paths, out=None, group_by=None, log_epochs=False, reference=None
         plots.save_png(data, path)
         written.append(path)
 
-    table = markdown_table(COLUMNS, table_rows(configs))
-    write_text('summary.md', table)
-    write_text('summary.csv', summary_csv(configs))
-    refs = seed004.REFERENCES.get(reference) if reference else None
-    if reference and refs is None:
-        raise UserError('--reference {}: unknown; choose one of: {}'.format(
-            reference, ', '.join(sorted(seed004.REFERENCES))))
+    table = markdown_table(COLUMNS, table_rows(configs, comparison))
+    verdicts = comparison_tables.verdicts_markdown(comparison)
+    write_text('summary.md', table + '\n' + verdicts)
+    write_text('summary.csv', summary_csv(
+        configs, comparison_tables.CSV_COLUMNS,
+        lambda config: comparison_tables.csv_values(comparison, config)))
+    if json_summary:
+        write_text('summary.json', summary_json.dumps(summary_json.summary_document(
+            configs, comparison, skipped, paths)))
     curves = plots.png_bytes(plots.curves_figure(configs, log_epochs))
     write_png('curves.png', curves)
     reference_part = None
@@ -69,9 +80,11 @@ def make_report(paths, out=None, group_by=None, log_epochs=False, reference=None
         print(markdown_table(seed004.HEADER, rows), file=stream)
     if html_report:
         page = html.render_report(configs, [str(s) for s in skipped],
-                                  [('Error and loss curves', curves)], reference_part, paths)
+                                  [('Error and loss curves', curves)], reference_part, paths,
+                                  comparison)
         write_text('report.html', page)
     print(table, file=stream)
+    print(verdicts, file=stream)
     print('{} runs in {} configurations ({} skipped); wrote {}'.format(
         len(runs), len(configs), len(skipped), ', '.join(written)), file=stream)
     return written

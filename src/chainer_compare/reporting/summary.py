@@ -195,11 +195,14 @@ def _best_epoch(stat):
 COLUMNS = ('configuration', 'model', 'dataset + preprocessing', 'optimizer', 'lr schedule',
            'augmentation', 'epochs', 'best-validation epoch', 'validation error (%)',
            'test error at best epoch (%)', 'final test error (%)', 'wall time', 'images/s',
-           'device', 'status')
+           'device', 'status', 'verdict vs baseline')
 
 
-def table_rows(configs):
-    """Human-readable rows, one per configuration, in COLUMNS order."""
+def table_rows(configs, comparison=None):
+    """Human-readable rows, one per configuration, in COLUMNS order.
+
+    ``comparison`` (a compare.Comparison) fills the verdict column; without it, a dash.
+    """
     rows = []
     for c in configs:
         speed = c.stats['images_per_s']
@@ -210,7 +213,8 @@ def table_rows(configs):
             c.stats['validation_error'].format(), c.stats['test_error_at_best'].format(),
             c.stats['final_test_error'].format(), _duration(c.stats['wall_time_s'].mean),
             DASH if speed.n == 0 else '{:.0f}'.format(speed.mean),
-            ', '.join(sorted({_device(r) for r in c.runs})), ', '.join(c.statuses)])
+            ', '.join(sorted({_device(r) for r in c.runs})), ', '.join(c.statuses),
+            comparison.verdict_label(c) if comparison else DASH])
     return rows
 
 
@@ -223,15 +227,19 @@ def markdown_table(header, rows):
     return '\n'.join(lines) + '\n'
 
 
-def summary_csv(configs):
-    """Machine-readable table: the text columns plus numeric mean/std/n columns."""
+def summary_csv(configs, extra_header=(), extra_values=None):
+    """Machine-readable table: the text columns plus numeric mean/std/n columns.
+
+    ``extra_header``/``extra_values(config)``: more columns (the comparison's) at the end.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
     numeric = ['validation_error', 'test_error_at_best', 'final_test_error']
     writer.writerow(['configuration', 'model', 'dataset', 'optimizer', 'lr_schedule',
                      'augmentation', 'epochs', 'best_epoch_mean']
                     + [m + s for m in numeric for s in ('_pct_mean', '_pct_std')]
-                    + ['n', 'wall_time_s_mean', 'images_per_s_mean', 'device', 'status', 'runs'])
+                    + ['n', 'wall_time_s_mean', 'images_per_s_mean', 'device', 'status', 'runs']
+                    + list(extra_header))
     for c, row in zip(configs, table_rows(configs)):
         values = []
         for m in numeric:
@@ -240,7 +248,9 @@ def summary_csv(configs):
         writer.writerow(row[:7] + [_num(c.stats['best_epoch'].mean)] + values
                         + [len(c.runs), _num(c.stats['wall_time_s'].mean),
                            _num(c.stats['images_per_s'].mean), row[13], row[14],
-                           ';'.join(r.name for r in c.runs)])
+                           ';'.join(r.name for r in c.runs)]
+                        + [v if isinstance(v, str) else _num(v)
+                           for v in (extra_values(c) if extra_values else ())])
     return out.getvalue()
 
 
