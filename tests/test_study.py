@@ -4,7 +4,6 @@ import signal
 
 import pytest
 
-from test_parallel import needs_mpi
 from study_support import (epochs_logged, final_weights, make_workdir, read_rows, record,
                            run_study, start_study, train_processes, wait_for, write_study)
 
@@ -224,7 +223,7 @@ def test_slots_give_each_run_its_own_gpu_or_a_share_of_the_cores(monkeypatch):
 
 
 @pytest.mark.mpi
-@needs_mpi
+@pytest.mark.requires('mpi')
 def test_ranks_run_under_mpiexec(workdir):
     path = write_study(workdir, name='ranks', text='''\
 name: ranks

@@ -7,7 +7,6 @@ config, spool and state under a temp dir, its own ports) and stops every
 daemon it started when the tests end.
 """
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,18 +34,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _slurm_missing():
-    if shutil.which('sbatch') is None or shutil.which('slurmctld') is None:
-        return 'Slurm not installed (apt-get install slurm-wlm munge)'
-    if _sinfo_ok(dict(os.environ)):
-        return None
-    if os.geteuid() != 0:
-        return 'no running Slurm, and starting one needs root'
-    return None
-
-
-needs_slurm = pytest.mark.skipif(_slurm_missing() is not None, reason=str(_slurm_missing()))
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, needs_slurm]
+pytestmark = [pytest.mark.slow, pytest.mark.requires('slurm')]
 
 
 @pytest.fixture(scope='module')
@@ -55,6 +43,8 @@ def slurm_env(tmp_path_factory):
     if _sinfo_ok(env):
         yield {}
         return
+    if os.geteuid() != 0:
+        pytest.skip('no running Slurm answers sinfo, and starting one here needs root')
     directory = str(tmp_path_factory.mktemp('slurm'))
     env.update(SLURM_LOCAL_DIR=directory, SLURMCTLD_PORT=str(_free_port()),
                SLURMD_PORT=str(_free_port()))
