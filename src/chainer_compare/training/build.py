@@ -13,6 +13,7 @@ import chainer
 import numpy
 from chainer.training import extensions as E
 
+from chainer_compare import npzfile
 from chainer_compare.training import augment, optimizers, rundir, schedules
 from chainer_compare.training import extensions as X
 from chainer_compare.training.updater import TrainingUpdater, classifier
@@ -147,4 +148,4 @@ def load_snapshot(trainer, path, comm=None):
     if comm is not None:
         _parallel().load_snapshot(trainer, path, comm)
     else:
-        chainer.serializers.load_npz(path, trainer)
+        npzfile.load_npz(path, trainer)  # pickle-free (never chainer's load_npz)

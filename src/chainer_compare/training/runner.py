@@ -137,8 +137,6 @@ def _train(args, comm):
                          res_width=args.res_width, skip_depth=args.skip_depth,
                          swapout=args.swapout)
     run_dir, meta = _prepare_run_dir(args, data, split_info, comm, root)
-    if root:
-        rundir.write_json(os.path.join(run_dir, rundir.METADATA), meta)
     dev = meta['device']
     _say(root, '{} {} ({}) on {}; cuDNN {}; {} train / {} validation / {} test images; run '
          'directory {}'.format('resuming' if args.resume else 'training', args.model,
@@ -148,8 +146,10 @@ def _train(args, comm):
                               len(test_set), run_dir))
     trainer, parts = build_trainer(args, model, (train_set, valid_set, test_set), device,
                                    run_dir, comm)
-    if args.resume:
+    if args.resume:  # a bad snapshot stops here, before metadata.json is touched
         load_snapshot(trainer, args.resume, comm)
+    if root:
+        rundir.write_json(os.path.join(run_dir, rundir.METADATA), meta)
 
     status, error = _run(trainer, parts['guard'])
     summary = _summary(status, trainer, parts, valid_set is not None)
