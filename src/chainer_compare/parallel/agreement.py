@@ -1,9 +1,9 @@
 """Stop decisions every rank takes together: a diverged loss, an interrupt signal.
 
-A single-process run stops itself when the loss is NaN or on SIGINT/SIGTERM.
+A single-process run stops itself when the loss diverges or on SIGINT/SIGTERM.
 With several ranks, a rank that stopped alone would leave the others waiting
 in the gradient allreduce forever, so each such check is agreed on with one
-small MPI allreduce per iteration: if any rank sees a NaN loss, every rank
+small MPI allreduce per iteration: if any rank's loss diverges, every rank
 stops with status ``nan``; if any rank got a signal, every rank takes part in
 the snapshot (rank 0 writes it) and stops with status ``interrupted``.
 """
@@ -28,7 +28,7 @@ def updater_class(comm):
                 loss, diverged = None, e
             if _any_rank(comm, diverged is not None):
                 raise diverged or TrainingDiverged(
-                    'non-finite on another rank', self.epoch, self.iteration + 1)
+                    'the loss diverged on another rank', self.epoch, self.iteration + 1)
             return loss
 
     return MultiRankUpdater

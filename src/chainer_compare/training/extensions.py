@@ -17,7 +17,7 @@ from chainer.training.extensions import PlotReport, snapshot_writers
 
 from chainer_compare.npzfile import write_npz
 from chainer_compare.safeio import atomic_write
-from chainer_compare.training.updater import TrainingDiverged
+from chainer_compare.training.divergence import TrainingDiverged
 
 SNAPSHOT = 'snapshot'
 

@@ -23,7 +23,9 @@ def locate(args):
         if os.path.isfile(path):
             path = os.path.dirname(path) or '.'
     else:
-        prefix = args.prefix or '{}_{}'.format(args.model, args.optimizer)
+        from chainer_compare.models import default_training
+        optimizer = args.optimizer or default_training(args.model)[0]
+        prefix = args.prefix or '{}_{}'.format(args.model, optimizer)
         path = os.path.join(args.out, prefix)
     if not os.path.isdir(path):
         raise UserError('--resume {}: no such run directory; give the directory of the '

@@ -60,11 +60,21 @@ def _prepare_run_dir(args, data, split_info, comm, root):
     return run_dir, meta
 
 
+def _optimizer_text(args):
+    """'adam lr 0.001' (and whether that is the model's recipe or the flags')."""
+    given = args.resume or {'optimizer', 'lr', 'alpha'} & set(getattr(args, 'explicit', ()))
+    return '{} lr {}{}'.format(args.optimizer, 'none' if args.lr is None else '{:g}'.format(args.lr),
+                               '' if given else " (the model's default)")
+
+
 def _run(trainer, guard):
     """Run the trainer; returns (status, exception or None)."""
     guard.install()
     try:
-        trainer.run(show_loop_exception_msg=False)
+        # An exploding loss overflows float32 on its way to the divergence
+        # check, which reports it in one line: NumPy's warnings would only be noise.
+        with numpy.errstate(over='ignore', invalid='ignore'):
+            trainer.run(show_loop_exception_msg=False)
         return 'finished', None
     except TrainingDiverged as e:
         return 'nan', e
@@ -138,9 +148,10 @@ def _train(args, comm):
                          swapout=args.swapout)
     run_dir, meta = _prepare_run_dir(args, data, split_info, comm, root)
     dev = meta['device']
-    _say(root, '{} {} ({}) on {}; cuDNN {}; {} train / {} validation / {} test images; run '
-         'directory {}'.format('resuming' if args.resume else 'training', args.model,
-                              '{}/{}'.format(data.dataset, data.preprocessing), dev['device'],
+    _say(root, '{} {} ({}) with {} on {}; cuDNN {}; {} train / {} validation / {} test images; '
+         'run directory {}'.format('resuming' if args.resume else 'training', args.model,
+                                  '{}/{}'.format(data.dataset, data.preprocessing),
+                                  _optimizer_text(args), dev['device'],
                               'in use' if dev['cudnn_in_use'] else 'not in use',
                               len(train_set), len(valid_set) if valid_set else 0,
                               len(test_set), run_dir))
