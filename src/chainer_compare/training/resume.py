@@ -49,6 +49,13 @@ def resumed_args(args):
             raise UserError('--{} {} differs from the resumed run ({}); a resumed run keeps '
                             'its settings: start a new run (another -p) to change it'
                             .format(name, given[name], saved[key]))
+    if ('iter' in args.explicit and saved.get('lr_shape') == 'cosine'
+            and given['iter'] != saved.get('iter')):
+        # The cosine curve is drawn over --iter epochs: another length would bend
+        # the rest of the run onto a different curve than its first part.
+        raise UserError('--iter {} differs from the resumed run ({}) and its --lr_shape is '
+                        'cosine, whose curve depends on --iter; start a new run to train '
+                        'longer with cosine'.format(given['iter'], saved.get('iter')))
     merged = argparse.Namespace(**dict(vars(config.build_parser().parse_args([])), **saved))
     for name in ('gpu', 'iter', 'fast_cpu'):
         if name in args.explicit:
