@@ -13,17 +13,19 @@ import os
 import numpy
 import pytest
 
-from test_parallel import (AUDIT, CRASH_ENV, DUMP_ENV, assert_same_weights, mpiexec,
+from test_parallel import (AUDIT, CRASH_ENV, DUMP_ENV, HERE, assert_same_weights, mpiexec,
                            needs_mpi)
 from test_train_support import TRAIN_PY, write_tiny_dataset
 
+FAULTS = os.path.join(HERE, 'fault_hooks.py')
 FLAGS = ['-g', '-1', '-m', 'keras_mnist_cnn', '--optimizer', 'adam', '-b', '8',
          '--communicator', 'naive', '-d', 'dataset']
 
 
 def launch(tmp_path, *flags, env=None, audit=None):
     """``mpiexec -n 2 python src/train.py FLAGS…`` in ``tmp_path``; the CompletedProcess."""
-    argv = ([AUDIT, audit] if audit else []) + [TRAIN_PY] + FLAGS + list(flags)
+    # fault_hooks wraps train.py: crash/dump hooks live in the tests, not in src/
+    argv = ([AUDIT, audit] if audit else []) + [FAULTS, TRAIN_PY] + FLAGS + list(flags)
     cwd = os.getcwd()
     os.chdir(tmp_path)  # mpiexec starts the ranks in the current directory
     try:

@@ -76,7 +76,7 @@ def load_trained_run(run_dir, dataset=None, model_file=None, gpu=-1):
     """A :class:`TrainedRun` for ``run_dir``; UserError naming any missing/bad file."""
     from chainer_compare.data.storage import read_manifest
     from chainer_compare.models import create_model
-    from chainer_compare.training.device import get_device
+    from chainer_compare.device import get_device
 
     if not os.path.isdir(run_dir):
         raise UserError('{}: no such run directory'.format(run_dir))
