@@ -140,3 +140,27 @@ def test_nan_loss_on_one_rank_stops_all_ranks(mnist_like):
     assert 'training diverged' in proc.stderr
     summary = json.loads((tmp / 'results' / 'nan' / 'summary.json').read_text())
     assert summary['status'] == 'nan' and summary['iterations'] == 3
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.slow  # three 2-rank cnnbn runs (~40 s)
+def test_sigterm_mid_epoch_resume_keeps_each_ranks_bn_statistics(mnist_like):
+    """Each rank's BN running statistics are its own until the epoch-end average;
+    a mid-epoch snapshot must keep every rank's, not hand rank 0's to all."""
+    tmp = mnist_like
+    bn = ['-m', 'cnnbn', '--iter', '2']
+    train(tmp, *bn, '-p', 'whole', dump=tmp / 'whole')
+    # SIGTERM to rank 1 after iteration 3: inside epoch 2 (2 iterations per epoch)
+    proc = launch(tmp, *bn, '-p', 'cut', env={CRASH_ENV: '1:3:term'})
+    assert 'stopped by SIGTERM; snapshot written' in proc.stderr, proc.stderr[-3000:]
+    run = tmp / 'results' / 'cut'
+    with numpy.load(run / 'snapshot') as snap:
+        assert int(snap['updater/iteration']) == 3
+        assert any(k.startswith('ranks/1/updater/model:') and k.endswith('avg_mean')
+                   for k in snap.files)
+    train(tmp, '-m', 'cnnbn', '--resume', 'results/cut', dump=tmp / 'resumed')
+    # final weights AND running statistics (model_final.npz holds both), on both ranks
+    assert_same_weights(run / 'model_final.npz', tmp / 'results' / 'whole' / 'model_final.npz')
+    for rank in ('rank0.npz', 'rank1.npz'):
+        assert_same_weights(tmp / 'resumed' / rank, tmp / 'whole' / rank)

@@ -5,9 +5,11 @@ optimizer keeps them so) and rank 0 alone holds the logs, but each rank
 iterates over its own share of the data with its own shuffled order and its
 own random generators (augmentation, dropout).  So the file is a normal
 Chainer trainer snapshot of rank 0 (read with ``npzfile``, never with a
-pickle) plus, under ``ranks/<r>/``, every other rank's trainer
-state without the model and optimizer (iterator positions and orders, random
-states, counters), gathered to rank 0.
+pickle) plus, under ``ranks/<r>/``, every other rank's own trainer state
+(iterator positions and orders, random states, counters, and its model's
+persistent values: the batch-normalization running statistics, which each
+rank updates from its own batches until the epoch-end average), gathered to
+rank 0.
 
 On resume rank 0 reads the file and broadcasts it; every rank loads the
 common state and then its own ``ranks/<r>/`` part, so rank r continues
@@ -26,16 +28,24 @@ from chainer_compare.npzfile import load_into, read_npz, write_npz
 RANKS_KEY = 'ranks/world_size'
 
 
-# Identical on every rank (the optimizer keeps them so), hence stored once.
-_SHARED_PREFIXES = ('updater/model:', 'updater/optimizer:')
+# The optimizer state is identical on every rank (it only ever sees the
+# averaged gradients), and so are the model's parameters: stored once.
+_SHARED_PREFIX = 'updater/optimizer:'
+_MODEL_PREFIX = 'updater/model:'
 
 
 def _rank_state(trainer):
-    """This rank's trainer state without the model/optimizer: iterators, RNGs, counters."""
+    """This rank's own trainer state: iterators, RNGs, counters, and the model's
+    persistent values (BN running statistics: each rank's own between the
+    epoch-end averages), without the shared parameters and optimizer state."""
     ser = DictionarySerializer()
     ser.save(trainer)
+    shared_params = set()
+    for name, optimizer in trainer.updater.get_all_optimizers().items():
+        shared_params.update('{}{}{}'.format(_MODEL_PREFIX, name, param_name)
+                             for param_name, _ in optimizer.target.namedparams())
     return {key: value for key, value in ser.target.items()
-            if not key.startswith(_SHARED_PREFIXES)}
+            if not key.startswith(_SHARED_PREFIX) and key not in shared_params}
 
 
 class MultiRankSnapshot(chainer.training.Extension):
