@@ -2,7 +2,7 @@
 
 Models call these instead of ``chainer.functions`` directly so that training on
 CPU can switch to the fast NumPy path in :mod:`chainer_compare.fastcpu`
-(``chainer.config.fast_cpu``, on by default; ``train.py --no-fast-cpu`` turns
+(``chainer.config.fast_cpu``, on by default; ``train.py --no_fast_cpu`` turns
 it off).  On GPU, or with the switch off, they are exactly Chainer's functions.
 """
 import chainer

@@ -90,9 +90,9 @@ def build_parser():
            'comparisons such as make demo (default: all)')
     a('--resume', nargs='?', const=True, default=None, metavar='RUN_DIR',
       help='continue an interrupted run from its snapshot: give its directory '
-           '(results/cnn) or use -p to name it; only -g, --iter and --no-fast-cpu may change')
+           '(results/cnn) or use -p to name it; only -g, --iter and --no_fast_cpu may change')
     a('--out', default='results', help='directory that holds run directories (default: results)')
-    a('--no-fast-cpu', dest='fast_cpu', action='store_false',
+    a('--no_fast_cpu', dest='fast_cpu', action='store_false',
       help="use Chainer's own CPU convolution/pooling instead of the fast NumPy path")
     a('--communicator', default=None,
       help='data-parallel training over MPI with this ChainerMN communicator (start '

@@ -5,7 +5,7 @@ in that directory from its ``snapshot``: model, optimizer state, epoch and
 iteration, iterator order and position, log, best-model record and every RNG
 state come from the snapshot (see :mod:`.extensions`), and the flags come
 from the run's own ``args`` file, so the continuation is the same training.
-Only -g, --iter (to extend a finished run), --no-fast-cpu and --out may be
+Only -g, --iter (to extend a finished run), --no_fast_cpu and --out may be
 given anew; any other flag that differs from the saved run is an error
 rather than being silently ignored.
 """
