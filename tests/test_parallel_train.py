@@ -48,7 +48,8 @@ def single_process_test_metrics(dataset, model_npz):
     from chainer_compare.models import create_model
     data = load_prepared(str(dataset))
     model = create_model('keras_mnist_cnn', in_channels=1, image_size=28, n_classes=10)
-    chainer.serializers.load_npz(str(model_npz), model)
+    from chainer_compare import npzfile  # never allow_pickle=True
+    npzfile.load_npz(str(model_npz), model)
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         y = model(data.test_x)
     loss = float(F.softmax_cross_entropy(y, data.test_y).array)
