@@ -38,7 +38,7 @@ import numpy  # noqa: E402
 import speed  # noqa: E402
 from report import render_gpu_markdown, render_markdown  # noqa: E402
 from chainer_compare.safeio import atomic_write_text  # noqa: E402
-from chainer_compare.training.device import describe as describe_device  # noqa: E402
+from chainer_compare.device import describe as describe_device  # noqa: E402
 
 MODELS = ('cnn', 'cnnbn', 'vgg', 'residual')
 AUGMENTATIONS = ('crop,flip', 'crop', 'flip', 'rotate', 'erasing', 'cutout')

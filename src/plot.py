@@ -17,6 +17,7 @@ if __package__ in (None, ''):
 
 import chainer_compare.compat  # noqa: E402,F401  (before anything imports chainer)
 from chainer_compare.errors import ArgumentParser, run_cli  # noqa: E402
+from chainer_compare.reporting.summary import DEFAULT_IGNORED_ARGS  # noqa: E402
 
 
 def main(argv=None):
@@ -29,7 +30,7 @@ def main(argv=None):
                              '(default: the one results directory given, else results)')
     parser.add_argument('--group-by', default=None,
                         help='comma list of args that define a configuration (default: all '
-                             'args except seed, prefix, out, resume, gpu)')
+                             'args except {})'.format(', '.join(DEFAULT_IGNORED_ARGS)))
     parser.add_argument('--log-epochs', action='store_true',
                         help='log-scaled epoch axis')
     parser.add_argument('--reference', default=None, choices=['seed004'],

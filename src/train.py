@@ -24,7 +24,11 @@ def main(argv=None):
     args = config.parse_args(argv)
     if args.resume:
         args = resume.resumed_args(args)
-    return runner.train(args)
+    dist = None  # one process
+    if args.communicator:  # ChainerMN plugs into the trainer's distribution interface
+        from chainer_compare.parallel import MultiRank
+        dist = MultiRank.create(args.communicator, args.gpu)
+    return runner.train(args, dist)
 
 
 if __name__ == '__main__':

@@ -23,6 +23,7 @@ from chainer.training import extensions  # noqa: E402
 
 from chainer_compare.errors import run_cli  # noqa: E402
 from chainer_compare import parallel  # noqa: E402
+import fault_hooks  # noqa: E402  (tests/: crash and weight-dump hooks)
 
 
 class TinyNet(chainer.Chain):
@@ -112,7 +113,7 @@ def train(args, comm):
     for extension, name in parallel.aggregate_observations(
             comm, mean_keys=('main/loss', 'main/accuracy'), sum_keys=()):
         trainer.extend(extension, name=name)
-    for hook in parallel.test_hooks(comm, model):
+    for hook in fault_hooks.hooks(comm, model):
         trainer.extend(hook, trigger=(1, 'iteration'))
     if comm is not None:
         trainer.extend(parallel.MultiRankSnapshot(comm), trigger=(1, 'epoch'))

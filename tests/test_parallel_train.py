@@ -13,17 +13,19 @@ import os
 import numpy
 import pytest
 
-from test_parallel import (AUDIT, CRASH_ENV, DUMP_ENV, assert_same_weights, mpiexec,
+from test_parallel import (AUDIT, CRASH_ENV, DUMP_ENV, HERE, assert_same_weights, mpiexec,
                            needs_mpi)
 from test_train_support import TRAIN_PY, write_tiny_dataset
 
+FAULTS = os.path.join(HERE, 'fault_hooks.py')
 FLAGS = ['-g', '-1', '-m', 'keras_mnist_cnn', '--optimizer', 'adam', '-b', '8',
          '--communicator', 'naive', '-d', 'dataset']
 
 
 def launch(tmp_path, *flags, env=None, audit=None):
     """``mpiexec -n 2 python src/train.py FLAGS…`` in ``tmp_path``; the CompletedProcess."""
-    argv = ([AUDIT, audit] if audit else []) + [TRAIN_PY] + FLAGS + list(flags)
+    # fault_hooks wraps train.py: crash/dump hooks live in the tests, not in src/
+    argv = ([AUDIT, audit] if audit else []) + [FAULTS, TRAIN_PY] + FLAGS + list(flags)
     cwd = os.getcwd()
     os.chdir(tmp_path)  # mpiexec starts the ranks in the current directory
     try:
@@ -46,7 +48,8 @@ def single_process_test_metrics(dataset, model_npz):
     from chainer_compare.models import create_model
     data = load_prepared(str(dataset))
     model = create_model('keras_mnist_cnn', in_channels=1, image_size=28, n_classes=10)
-    chainer.serializers.load_npz(str(model_npz), model)
+    from chainer_compare import npzfile  # never allow_pickle=True
+    npzfile.load_npz(str(model_npz), model)
     with chainer.using_config('train', False), chainer.no_backprop_mode():
         y = model(data.test_x)
     loss = float(F.softmax_cross_entropy(y, data.test_y).array)
@@ -138,3 +141,27 @@ def test_nan_loss_on_one_rank_stops_all_ranks(mnist_like):
     assert 'training diverged' in proc.stderr
     summary = json.loads((tmp / 'results' / 'nan' / 'summary.json').read_text())
     assert summary['status'] == 'nan' and summary['iterations'] == 3
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.slow  # three 2-rank cnnbn runs (~40 s)
+def test_sigterm_mid_epoch_resume_keeps_each_ranks_bn_statistics(mnist_like):
+    """Each rank's BN running statistics are its own until the epoch-end average;
+    a mid-epoch snapshot must keep every rank's, not hand rank 0's to all."""
+    tmp = mnist_like
+    bn = ['-m', 'cnnbn', '--iter', '2']
+    train(tmp, *bn, '-p', 'whole', dump=tmp / 'whole')
+    # SIGTERM to rank 1 after iteration 3: inside epoch 2 (2 iterations per epoch)
+    proc = launch(tmp, *bn, '-p', 'cut', env={CRASH_ENV: '1:3:term'})
+    assert 'stopped by SIGTERM; snapshot written' in proc.stderr, proc.stderr[-3000:]
+    run = tmp / 'results' / 'cut'
+    with numpy.load(run / 'snapshot') as snap:
+        assert int(snap['updater/iteration']) == 3
+        assert any(k.startswith('ranks/1/updater/model:') and k.endswith('avg_mean')
+                   for k in snap.files)
+    train(tmp, '-m', 'cnnbn', '--resume', 'results/cut', dump=tmp / 'resumed')
+    # final weights AND running statistics (model_final.npz holds both), on both ranks
+    assert_same_weights(run / 'model_final.npz', tmp / 'results' / 'whole' / 'model_final.npz')
+    for rank in ('rank0.npz', 'rank1.npz'):
+        assert_same_weights(tmp / 'resumed' / rank, tmp / 'whole' / rank)

@@ -92,7 +92,8 @@ def test_end_to_end_run_directory(cifar_like):
     from chainer_compare.models import create_model
     for name in ('model_best.npz', 'model_final.npz'):
         model = create_model('cnn', in_channels=3, image_size=32, n_classes=10)
-        chainer.serializers.load_npz(str(run / name), model)
+        from chainer_compare import npzfile  # never allow_pickle=True
+        npzfile.load_npz(str(run / name), model)
     with numpy.load(str(run / 'snapshot')) as snap:
         assert any(k.startswith('updater/model:main/predictor/') for k in snap.files)
         assert any(k.startswith('extensions/RandomStates/') for k in snap.files)

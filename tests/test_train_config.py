@@ -42,7 +42,8 @@ def test_defaults_and_aliases():
     args = config.parse_args([])
     assert (args.gpu, args.model, args.batch_size, args.iter) == (-1, 'cnn', 128, 300)
     assert args.dataset == 'dataset/image.pkl' and args.out == 'results'
-    assert args.prefix == 'cnn_sgd' and args.augment == 'crop,flip' and args.fast_cpu
+    assert args.prefix == 'cnn_adam' and args.augment == 'crop,flip' and args.fast_cpu
+    assert (args.optimizer, args.lr) == ('adam', 0.001)  # cnn's recipe (seed 004)
     assert config.parse_args(['--epoch', '7']).iter == 7
     assert config.parse_args(['--optimizer', 'adam', '--alpha', '0.01']).lr == 0.01
     assert not config.parse_args(['--no-fast-cpu']).fast_cpu

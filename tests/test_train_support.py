@@ -25,11 +25,13 @@ def make_images(n, pattern, rng):
 
 
 def write_tiny_dataset(directory, n_train=64, n_test=32, shape=(3, 32, 32), n_classes=10,
-                       seed=0, name='tiny', fit_on='train_minus_validation'):
+                       seed=0, name='tiny', fit_on='train_minus_validation', pixel_scale=1.0):
     """Write image.pkl, image_norm_zca.pkl, label.pkl and manifest.json; return the dir.
 
     ``fit_on`` is what the manifest says the (here imaginary) statistics were
     fitted on; ``None`` leaves the record out, as data prepared before it had.
+    ``pixel_scale=64`` gives image.pkl the spread of real mean-subtracted
+    0-255 pixels (what the default dataset file holds).
     """
     from chainer_compare.data import split as data_split
     from chainer_compare.data import storage
@@ -39,7 +41,7 @@ def write_tiny_dataset(directory, n_train=64, n_test=32, shape=(3, 32, 32), n_cl
     train_x, train_y = make_images(n_train, pattern, rng)
     test_x, test_y = make_images(n_test, pattern, rng)
     outputs = {}
-    for pkl, scale in (('image.pkl', 1.0), ('image_norm_zca.pkl', 0.5)):
+    for pkl, scale in (('image.pkl', pixel_scale), ('image_norm_zca.pkl', 0.5)):
         outputs[pkl] = storage.write_pickle(
             directory, pkl, {'train': train_x * scale, 'test': test_x * scale})
     outputs['label.pkl'] = storage.write_pickle(directory, 'label.pkl',

@@ -132,12 +132,6 @@ def atomic_write(path, mode='wb'):
         raise
 
 
-def atomic_pickle(obj, path):
-    """Pickle ``obj`` (protocol 4) to ``path`` atomically."""
-    with atomic_write(path) as f:
-        pickle.dump(obj, f, protocol=4)
-
-
 def atomic_write_text(path, text):
     with atomic_write(path, 'w') as f:
         f.write(text)

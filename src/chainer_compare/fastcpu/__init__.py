@@ -10,7 +10,7 @@ one gather of patches plus one BLAS GEMM per pass; see docs/speed.md.
 and ``chainer.config.fast_cpu`` is True.  Semantics (shapes, ``cover_all``,
 padding, average pooling dividing by the full window) are Chainer's.  Double
 backward is not supported: it raises a clear error (turn the fast path off
-with ``chainer.using_config('fast_cpu', False)`` / ``--no-fast-cpu``).
+with ``chainer.using_config('fast_cpu', False)`` / ``--no_fast_cpu``).
 """
 from chainer_compare.fastcpu.batchnorm import batch_normalization
 from chainer_compare.fastcpu.conv import convolution_2d

@@ -26,7 +26,7 @@ NCHW_OUTPUT_MAX_CHANNELS = 32
 DOUBLE_BACKWARD_MESSAGE = (
     'chainer_compare.fastcpu does not support double backward (gradients of '
     'gradients); run with the fast CPU path off: '
-    "chainer.using_config('fast_cpu', False) or train.py --no-fast-cpu")
+    "chainer.using_config('fast_cpu', False) or train.py --no_fast_cpu")
 
 
 class GradientNode(chainer.function_node.FunctionNode):

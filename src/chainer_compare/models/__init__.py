@@ -18,12 +18,12 @@ name                module          source
 ==================  ==============  =============================================
 """
 from chainer_compare.models.registry import (KNOWN_OPTIONS, create_model,
-                                             get_model_class, list_models,
-                                             register_model)
+                                             default_training, get_model_class,
+                                             list_models, register_model)
 
 # Imported for their @register_model side effect.
 from chainer_compare.models import cnn, vgg, residual  # noqa: E402,F401
 from chainer_compare.models import allconv, elu_cnn, mnist_cnn  # noqa: E402,F401
 
-__all__ = ['KNOWN_OPTIONS', 'create_model', 'get_model_class', 'list_models',
-           'register_model']
+__all__ = ['KNOWN_OPTIONS', 'create_model', 'default_training', 'get_model_class',
+           'list_models', 'register_model']

@@ -25,7 +25,8 @@ _LAYERS = ((96, 3, 1, 1, True, 0.0),
            (192, 1, 1, 0, True, 0.0))
 
 
-@register_model('allconv')
+# Recipe of seed 000: SGD lr 0.1, momentum 0.9, Nesterov.
+@register_model('allconv', default_optimizer='nesterov', default_lr=0.1)
 class AllConvNet(chainer.Chain):
     """All-CNN-C: 3×3 convs 96-96-96/2 → 192-192-192/2 → 3×3 192, 1×1 192, 1×1 classes → GAP.
 

@@ -42,7 +42,8 @@ class _SeedCNN(chainer.Chain):
         return self.fc2(dropout(h, 0.5))
 
 
-@register_model('cnn')
+# Recipe of seed 004: --optimizer adam (alpha 0.001).
+@register_model('cnn', default_optimizer='adam', default_lr=0.001)
 class CNN(_SeedCNN):
     """Seed 004's ``CNN``: three conv+ReLU+max-pool stages and two FC layers with dropout.
 
@@ -54,7 +55,8 @@ class CNN(_SeedCNN):
     batchnorm = False
 
 
-@register_model('cnnbn')
+# Recipe of seed 004: --optimizer adam.
+@register_model('cnnbn', default_optimizer='adam', default_lr=0.001)
 class CNNBN(_SeedCNN):
     """Seed 004's ``CNNBN``: ``cnn`` with BatchNormalization after every convolution.
 

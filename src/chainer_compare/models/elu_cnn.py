@@ -20,7 +20,8 @@ _STAGES = (Stage((32, 32), _POOL, 0.2),
 _KERAS_BN = {'decay': 0.99, 'eps': 1e-3}
 
 
-@register_model('elu_cnn')
+# Recipe of seed 001: RMSprop lr 0.001.
+@register_model('elu_cnn', default_optimizer='rmsprop', default_lr=0.001)
 class EluCNN(chainer.Chain):
     """Six 3×3 convs (32,32 | 64,64 | 128,128), each conv → ELU → BN; pool + dropout per stage; one FC.
 

@@ -20,7 +20,8 @@ def _leaky_relu(h):
     return F.leaky_relu(h, slope=0.2)  # tf.nn.leaky_relu's default alpha
 
 
-@register_model('mnist_cnn')
+# Recipe of seed 002: Adam, learning rate 0.0002.
+@register_model('mnist_cnn', default_optimizer='adam', default_lr=0.0002)
 class MnistCNN(chainer.Chain):
     """Seed 002: conv5-64 → pool → conv5-128 → pool → FC 1024 + BN → dropout 0.1 → FC, leaky ReLU.
 
@@ -58,7 +59,8 @@ class MnistCNN(chainer.Chain):
         return self.fc2(dropout(h, 0.1))
 
 
-@register_model('keras_mnist_cnn')
+# Recipe of seed 003: Adadelta (no learning rate).
+@register_model('keras_mnist_cnn', default_optimizer='adadelta')
 class KerasMnistCNN(chainer.Chain):
     """Seed 003 (Keras example): conv3-32 → conv3-64 → pool → drop .25 → FC 128 → drop .5 → FC.
 

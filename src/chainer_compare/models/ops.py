@@ -2,7 +2,7 @@
 
 Models call these instead of ``chainer.functions`` directly so that training on
 CPU can switch to the fast NumPy path in :mod:`chainer_compare.fastcpu`
-(``chainer.config.fast_cpu``, on by default; ``train.py --no-fast-cpu`` turns
+(``chainer.config.fast_cpu``, on by default; ``train.py --no_fast_cpu`` turns
 it off).  On GPU, or with the switch off, they are exactly Chainer's functions.
 """
 import chainer
@@ -56,8 +56,16 @@ class Convolution2D(L.Convolution2D):
 
     Parameters and serialization are Chainer's, so snapshots are
     interchangeable with stock links.  Only groups=1, dilate=1 (what the
-    registered models use).
+    registered models use): the fast path implements neither, so any other
+    value is refused here, on every device, instead of being ignored.
     """
+
+    def __init__(self, *args, **kwargs):
+        for option in ('dilate', 'groups'):
+            if kwargs.get(option, 1) not in (1, (1, 1)):
+                raise ValueError('ops.Convolution2D does not support {}={!r} (only 1); use '
+                                 'chainer.links.Convolution2D'.format(option, kwargs[option]))
+        super().__init__(*args, **kwargs)
 
     def forward(self, x):
         if self.W.array is None:

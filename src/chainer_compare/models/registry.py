@@ -5,6 +5,11 @@ A registered class is a ``chainer.Chain`` constructed as
 ``cls.options`` names the trainer options (:data:`KNOWN_OPTIONS`) it uses.
 :func:`create_model` passes each model only the options it declares, so the
 trainer can pass every option to every model.
+
+Each family also records the optimizer and learning rate of its source
+article's recipe (``register_model(name, default_optimizer=..., default_lr=...)``):
+``train.py`` uses them when ``--optimizer``/``--lr`` are not given, so a first
+run with default flags trains the way the source trained it.
 """
 from chainer_compare.errors import UserError
 
@@ -14,8 +19,12 @@ KNOWN_OPTIONS = ('res_depth', 'res_width', 'skip_depth', 'swapout')
 _REGISTRY = {}
 
 
-def register_model(name):
-    """Class decorator: make the model creatable as ``create_model(name, ...)``."""
+def register_model(name, default_optimizer='sgd', default_lr=None):
+    """Class decorator: make the model creatable as ``create_model(name, ...)``.
+
+    ``default_optimizer``/``default_lr``: the source recipe's optimizer and
+    learning rate (``default_lr=None``: that optimizer's own default).
+    """
     def decorator(cls):
         existing = _REGISTRY.get(name)
         if existing is not None and existing is not cls:
@@ -26,6 +35,7 @@ def register_model(name):
             raise ValueError('{} declares unknown options {}'.format(
                 cls.__qualname__, sorted(unknown)))
         cls.model_name = name
+        cls.default_optimizer, cls.default_lr = default_optimizer, default_lr
         _REGISTRY[name] = cls
         return cls
     return decorator
@@ -43,6 +53,12 @@ def get_model_class(name):
     except KeyError:
         raise UserError('unknown model {!r} (-m/--model); choose one of: {}'
                         .format(name, ', '.join(list_models()))) from None
+
+
+def default_training(name):
+    """(optimizer, learning rate or None) of model ``name``'s source recipe."""
+    cls = get_model_class(name)
+    return cls.default_optimizer, cls.default_lr
 
 
 def _check_positive_int(value, what):

@@ -102,7 +102,8 @@ class ResidualBlock(chainer.Chain):
         return F.relu(h)
 
 
-@register_model('residual')
+# Recipe of seed 004: Momentum SGD, lr 0.1.
+@register_model('residual', default_optimizer='sgd', default_lr=0.1)
 class ResidualNet(chainer.Chain):
     """Seed 004's ResNet: conv3-BN-ReLU, 3 stages of ``res_depth`` residual blocks, GAP, FC.
 

@@ -18,7 +18,8 @@ _STAGES = (Stage((64, 64), _POOL, 0.25),
            Stage((256, 256, 256, 256), _POOL, 0.25))
 
 
-@register_model('vgg')
+# Recipe of seed 004: --optimizer adam.
+@register_model('vgg', default_optimizer='adam', default_lr=0.001)
 class VGG(chainer.Chain):
     """Seed 004's ``VGG``: 8 conv3+BN+ReLU (64,64 | 128,128 | 256×4) + FC 1024-1024-classes.
 

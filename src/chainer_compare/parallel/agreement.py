@@ -1,13 +1,16 @@
 """Stop decisions every rank takes together: a diverged loss, an interrupt signal.
 
-A single-process run stops itself when the loss is NaN or on SIGINT/SIGTERM.
+A single-process run stops itself when the loss diverges or on SIGINT/SIGTERM.
 With several ranks, a rank that stopped alone would leave the others waiting
 in the gradient allreduce forever, so each such check is agreed on with one
-small MPI allreduce per iteration: if any rank sees a NaN loss, every rank
+small MPI allreduce per iteration: if any rank's loss diverges, every rank
 stops with status ``nan``; if any rank got a signal, every rank takes part in
 the snapshot (rank 0 writes it) and stops with status ``interrupted``.
 """
 from chainer_compare.parallel.snapshot import MultiRankSnapshot
+from chainer_compare.training.divergence import TrainingDiverged
+from chainer_compare.training.extensions import SNAPSHOT, InterruptGuard, TrainingInterrupted
+from chainer_compare.training.updater import TrainingUpdater
 
 
 def _any_rank(comm, value):
@@ -17,9 +20,7 @@ def _any_rank(comm, value):
 
 
 def updater_class(comm):
-    """``TrainingUpdater`` whose NaN-loss check holds on all ranks at once."""
-    from chainer_compare.training.updater import TrainingDiverged, TrainingUpdater
-
+    """``TrainingUpdater`` whose divergence check holds on all ranks at once."""
     class MultiRankUpdater(TrainingUpdater):
         def _checked_loss(self, x, t):
             try:
@@ -28,7 +29,7 @@ def updater_class(comm):
                 loss, diverged = None, e
             if _any_rank(comm, diverged is not None):
                 raise diverged or TrainingDiverged(
-                    'non-finite on another rank', self.epoch, self.iteration + 1)
+                    'the loss diverged on another rank', self.epoch, self.iteration + 1)
             return loss
 
     return MultiRankUpdater
@@ -36,9 +37,6 @@ def updater_class(comm):
 
 def interrupt_guard(comm):
     """``InterruptGuard`` that stops all ranks together after a collective snapshot."""
-    from chainer_compare.training.extensions import (SNAPSHOT, InterruptGuard,
-                                                     TrainingInterrupted)
-
     class MultiRankInterruptGuard(InterruptGuard):
         def __call__(self, trainer):
             signum = _any_rank(comm, self.signum or 0)

@@ -9,11 +9,9 @@ below accepts it and then does what a plain run does.
 """
 import contextlib
 import os
-import signal
 import sys
 import traceback
 
-import chainer
 
 from chainer_compare.errors import UserError
 
@@ -123,59 +121,6 @@ def describe(comm):
         return {'world_size': 1, 'communicator': None}
     return {'world_size': comm.size, 'communicator': comm.name,
             'ranks_per_node': comm.intra_size}
-
-
-# Test-only hooks, inert unless their variable is set (never outside tests):
-# CHAINER_COMPARE_TEST_CRASH_RANK=<rank>:<iteration>[:kill|:term|:nan] makes
-# that rank raise (or SIGKILL or SIGTERM itself, or put a NaN into its weights)
-# at that iteration, so the tests can check that one failing, interrupted or
-# diverging rank ends the whole job; CHAINER_COMPARE_TEST_DUMP_DIR=<dir> makes
-# every rank save its final weights as <dir>/rank<r>.npz, so they can check
-# that all ranks hold the same model.
-CRASH_ENV = 'CHAINER_COMPARE_TEST_CRASH_RANK'
-DUMP_ENV = 'CHAINER_COMPARE_TEST_DUMP_DIR'
-
-
-def test_hooks(comm, model):
-    """Trainer extensions (trigger: every iteration) for the multi-rank tests; usually []."""
-    hooks = []
-    spec = os.environ.get(CRASH_ENV)
-    if comm is not None and spec:
-        rank, iteration, *how = spec.split(':')
-        if int(rank) == comm.rank:
-            hooks.append(_crash(int(iteration), how[0] if how else 'raise', spec))
-    if os.environ.get(DUMP_ENV):
-        hooks.append(_DumpWeights(model, os.path.join(
-            os.environ[DUMP_ENV], 'rank{}.npz'.format(comm.rank if comm else 0))))
-    return hooks
-
-
-def _crash(iteration, how, spec):
-    def crash(trainer):
-        if trainer.updater.iteration != iteration:
-            return
-        if how in ('kill', 'term'):
-            os.kill(os.getpid(), signal.SIGKILL if how == 'kill' else signal.SIGTERM)
-            return
-        if how == 'nan':  # this rank's next loss is NaN, the other ranks' are not
-            next(trainer.updater.get_optimizer('main').target.params()).array[...] = float('nan')
-            return
-        raise RuntimeError('test crash requested by {}={}'.format(CRASH_ENV, spec))
-    return crash
-
-
-class _DumpWeights(chainer.training.Extension):
-    """Saves the model when the trainer finishes (``finalize``); does nothing per iteration."""
-
-    def __init__(self, model, path):
-        self.model, self.path = model, path
-
-    def __call__(self, trainer):
-        pass
-
-    def finalize(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        chainer.serializers.save_npz(self.path, self.model)
 
 
 @contextlib.contextmanager

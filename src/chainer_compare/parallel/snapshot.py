@@ -4,10 +4,12 @@ The model and optimizer state are the same on every rank (the multi-node
 optimizer keeps them so) and rank 0 alone holds the logs, but each rank
 iterates over its own share of the data with its own shuffled order and its
 own random generators (augmentation, dropout).  So the file is a normal
-Chainer trainer snapshot of rank 0 (``chainer.serializers.load_npz`` reads it
-in a single process too) plus, under ``ranks/<r>/``, every other rank's trainer
-state without the model and optimizer (iterator positions and orders, random
-states, counters), gathered to rank 0.
+Chainer trainer snapshot of rank 0 (read with ``npzfile``, never with a
+pickle) plus, under ``ranks/<r>/``, every other rank's own trainer state
+(iterator positions and orders, random states, counters, and its model's
+persistent values: the batch-normalization running statistics, which each
+rank updates from its own batches until the epoch-end average), gathered to
+rank 0.
 
 On resume rank 0 reads the file and broadcasts it; every rank loads the
 common state and then its own ``ranks/<r>/`` part, so rank r continues
@@ -15,31 +17,35 @@ exactly where rank r stopped.  ChainerMN's ``create_multi_node_checkpointer``
 would instead make every rank write its own files, which this project avoids
 (only rank 0 writes).
 """
-import io
-
 import chainer
 import numpy
-from chainer.serializers import DictionarySerializer, NpzDeserializer
+from chainer.serializers import DictionarySerializer
 
 from chainer_compare import safeio
 from chainer_compare.errors import UserError
+from chainer_compare.npzfile import load_into, read_npz, write_npz
 
 RANKS_KEY = 'ranks/world_size'
-# Chainer stores a None value as a pickled object array; we list such keys
-# here instead, so the file loads with allow_pickle=False.
-NONE_KEY = 'ranks/none_keys'
 
 
-# Identical on every rank (the optimizer keeps them so), hence stored once.
-_SHARED_PREFIXES = ('updater/model:', 'updater/optimizer:')
+# The optimizer state is identical on every rank (it only ever sees the
+# averaged gradients), and so are the model's parameters: stored once.
+_SHARED_PREFIX = 'updater/optimizer:'
+_MODEL_PREFIX = 'updater/model:'
 
 
 def _rank_state(trainer):
-    """This rank's trainer state without the model/optimizer: iterators, RNGs, counters."""
+    """This rank's own trainer state: iterators, RNGs, counters, and the model's
+    persistent values (BN running statistics: each rank's own between the
+    epoch-end averages), without the shared parameters and optimizer state."""
     ser = DictionarySerializer()
     ser.save(trainer)
+    shared_params = set()
+    for name, optimizer in trainer.updater.get_all_optimizers().items():
+        shared_params.update('{}{}{}'.format(_MODEL_PREFIX, name, param_name)
+                             for param_name, _ in optimizer.target.namedparams())
     return {key: value for key, value in ser.target.items()
-            if not key.startswith(_SHARED_PREFIXES)}
+            if not key.startswith(_SHARED_PREFIX) and key not in shared_params}
 
 
 class MultiRankSnapshot(chainer.training.Extension):
@@ -67,22 +73,14 @@ class MultiRankSnapshot(chainer.training.Extension):
         for rank, state in enumerate(states[1:], 1):
             for key, value in state.items():
                 arrays['ranks/{}/{}'.format(rank, key)] = value
-        none_keys = [key for key, value in arrays.items()
-                     if getattr(value, 'dtype', None) == object]
-        for key in none_keys:
-            del arrays[key]
-        arrays[NONE_KEY] = numpy.array(none_keys, dtype=str)
         arrays[RANKS_KEY] = numpy.int64(self.comm.size)
         path = '{}/{}'.format(trainer.out, self.filename)
         with safeio.atomic_write(path) as f:
-            numpy.savez(f, **arrays)
+            write_npz(f, arrays)  # None values listed, not pickled
 
 
 def load_snapshot(trainer, path, comm):
     """Restore ``trainer`` from ``path`` on every rank (rank 0 reads the file)."""
-    if comm is None:
-        chainer.serializers.load_npz(path, trainer)
-        return
     data = None
     if comm.rank == 0:
         try:
@@ -94,21 +92,15 @@ def load_snapshot(trainer, path, comm):
     if isinstance(data, OSError):
         raise UserError('{}: cannot read the snapshot ({}); resume needs the '
                         'run directory of the interrupted run'.format(path, data.strerror))
-    try:
-        npz = numpy.load(io.BytesIO(data), allow_pickle=False)
-        npz = {key: npz[key] for key in npz.files}
-        npz.update((key, numpy.asarray(None)) for key in npz.pop(NONE_KEY, ()))
-    except Exception as e:
-        raise UserError('{}: not a readable snapshot ({}); delete it and start a '
-                        'new run'.format(path, e))
+    npz = read_npz(data, path)  # UserError on every rank alike
     saved_size = int(npz[RANKS_KEY]) if RANKS_KEY in npz else 1
     if saved_size != comm.size:
         raise UserError('{}: written by a run with {} rank(s) but this run has {}; '
                         'resume with mpiexec -n {} (each rank continues its own '
                         'share of the data)'.format(path, saved_size, comm.size,
                                                     saved_size))
-    chainer.serializers.NpzDeserializer(npz).load(trainer)
+    load_into(trainer, npz, path)
     if comm.rank > 0:
         # Then this rank's own iterators and random states over the shared ones
         # (non-strict: the model and optimizer are not repeated per rank).
-        NpzDeserializer(npz, path='ranks/{}/'.format(comm.rank), strict=False).load(trainer)
+        load_into(trainer, npz, path, path='ranks/{}/'.format(comm.rank), strict=False)

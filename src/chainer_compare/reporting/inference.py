@@ -14,6 +14,7 @@ import chainer.functions as F
 import numpy
 
 from chainer_compare.errors import UserError
+from chainer_compare.npzfile import load_into, read_npz
 from chainer_compare.reporting.runs import read_json
 
 MODEL_FILES = ('model_best.npz', 'model_final.npz')
@@ -75,7 +76,7 @@ def load_trained_run(run_dir, dataset=None, model_file=None, gpu=-1):
     """A :class:`TrainedRun` for ``run_dir``; UserError naming any missing/bad file."""
     from chainer_compare.data.storage import read_manifest
     from chainer_compare.models import create_model
-    from chainer_compare.training.device import get_device
+    from chainer_compare.device import get_device
 
     if not os.path.isdir(run_dir):
         raise UserError('{}: no such run directory'.format(run_dir))
@@ -97,11 +98,11 @@ def load_trained_run(run_dir, dataset=None, model_file=None, gpu=-1):
                if args.get(k) is not None}
     model = create_model(args['model'], in_channels=int(c), image_size=int(h),
                          n_classes=len(manifest['class_names']), **options)
+    arrays = read_npz(paths[0])  # never a pickle: refuses object arrays, naming the file
     try:
-        chainer.serializers.load_npz(paths[0], model)
-    except Exception as e:  # zip, key or shape mismatch: all mean "not this model's weights"
-        raise UserError('{}: cannot load it into model {!r} built from the run\'s args '
-                        '({}: {})'.format(paths[0], args['model'], type(e).__name__, e))
+        load_into(model, arrays, paths[0])
+    except UserError as e:  # key or shape mismatch: not this model's weights
+        raise UserError('{} (model {!r} built from the run\'s args)'.format(e, args['model']))
     device = get_device(gpu)  # checks CuPy and the GPU, with a message, for gpu >= 0
     model.to_device(device)
     return TrainedRun(run_dir, model, paths[0], path, directory, preprocessing, manifest, device)

@@ -2,9 +2,10 @@
 
 Everything here is Chainer's own machinery (SerialIterator, StandardUpdater,
 Evaluator, LogReport, PrintReport, ProgressBar, PlotReport, snapshot,
-observe_value) plus the few extensions in :mod:`.extensions`.  ``comm`` is the
-ChainerMN communicator for multi-process runs (``--communicator``) or None;
-with None nothing from :mod:`chainer_compare.parallel` is imported.
+observe_value) plus the few extensions in :mod:`.extensions`.  ``dist`` is the
+run's :class:`~.distribution.SingleProcess` (or the multi-rank subclass that
+``chainer_compare.parallel`` provides): every multi-process difference goes
+through it, so nothing here knows about MPI.
 """
 import os
 import sys
@@ -15,38 +16,30 @@ from chainer.training import extensions as E
 
 from chainer_compare.training import augment, optimizers, rundir, schedules
 from chainer_compare.training import extensions as X
-from chainer_compare.training.updater import TrainingUpdater, classifier
+from chainer_compare.training.distribution import SingleProcess
+from chainer_compare.training.updater import classifier
 
 PRINT_KEYS = ['epoch', 'main/loss', 'main/error', 'validation/main/error',
               'test/main/error', 'lr', 'images_per_s', 'elapsed_time']
 
 
-def _parallel():
-    from chainer_compare import parallel
-    return parallel
-
-
-def random_states(seed, comm=None):
+def random_states(seed, dist=SingleProcess()):
     """Seed NumPy's global RNG; return the augmentation and shuffle RandomStates.
 
     Under MPI each rank gets its own streams (different data order, dropout
     masks and augmentations per rank).
     """
-    if comm is not None:
-        seed = _parallel().rank_seed(seed, comm)
+    seed = dist.rank_seed(seed)
     numpy.random.seed(seed)
     return {'augment': numpy.random.RandomState([seed, 1]),
             'shuffle': numpy.random.RandomState([seed, 2])}
 
 
-def make_optimizer(args, model, comm=None):
-    optimizer = optimizers.create_optimizer(args.optimizer, lr=args.lr,
-                                            weight_decay=args.weight_decay)
-    if comm is not None:
-        optimizer = _parallel().multi_node_optimizer(optimizer, comm)
+def make_optimizer(args, model, dist=SingleProcess()):
+    optimizer = dist.wrap_optimizer(optimizers.create_optimizer(
+        args.optimizer, lr=args.lr, weight_decay=args.weight_decay))
     optimizers.setup_optimizer(optimizer, model)
-    if comm is not None:
-        _parallel().start_from_same_weights(optimizer, model, comm)
+    dist.start_from_same_weights(optimizer, model)
     return optimizer
 
 
@@ -63,12 +56,9 @@ def _lr_extensions(args, optimizer):
     return [schedule, E.observe_value('lr', lambda trainer: getattr(optimizer, attr))]
 
 
-def _evaluator(dataset, target, device, batch_size, comm):
+def _evaluator(dataset, target, device, batch_size, dist):
     it = chainer.iterators.SerialIterator(dataset, batch_size, repeat=False, shuffle=False)
-    evaluator = E.Evaluator(it, target, device=device)
-    if comm is not None:
-        evaluator = _parallel().multi_node_evaluator(evaluator, comm)
-    return evaluator
+    return dist.wrap_evaluator(E.Evaluator(it, target, device=device))
 
 
 def _report_extensions(trainer, use_validation):
@@ -83,68 +73,49 @@ def _report_extensions(trainer, use_validation):
     trainer.extend(X.AtomicPlotReport(keys('loss'), x_key='epoch', filename='loss.png'))
 
 
-def build_trainer(args, model, datasets, device, run_dir, comm=None):
+def build_trainer(args, model, datasets, device, run_dir, dist=SingleProcess()):
     """(trainer, parts) for ``model`` on ``datasets`` = (train, validation|None, test).
 
     ``parts`` holds the pieces the runner reads afterwards: the classifier,
     the updater, the BestModel tracker and the interrupt guard.
     """
     train, valid, test = datasets
-    parallel = _parallel() if comm is not None else None
-    root = parallel.is_root(comm) if parallel else True
-    if parallel:
-        train = parallel.scatter(train, comm, shuffle=True, seed=args.seed)
-        # Evaluation shares are unequal so that no example counts twice.
-        valid = parallel.scatter(valid, comm, equal_length=False) if valid is not None else None
-        test = parallel.scatter(test, comm, equal_length=False)
-    rngs = random_states(args.seed, comm)
+    train = dist.scatter(train, shuffle=True, seed=args.seed)
+    # Evaluation shares are unequal so that no example counts twice.
+    valid = dist.scatter(valid, equal_length=False) if valid is not None else None
+    test = dist.scatter(test, equal_length=False)
+    rngs = random_states(args.seed, dist)
     target = classifier(model)
     # On the device before the optimizer: ChainerMN broadcasts rank 0's weights
     # from where they live (pure_nccl needs CuPy arrays there).
     target.to_device(device)
-    optimizer = make_optimizer(args, target, comm)
+    optimizer = make_optimizer(args, target, dist)
     order = chainer.iterators.ShuffleOrderSampler(rngs['shuffle'])
     train_iter = chainer.iterators.SerialIterator(train, args.batch_size, order_sampler=order)
     aug = augment.build_augmentation(augment.parse_augment(args.augment))
-    # Under MPI the NaN-loss stop is agreed by all ranks (parallel.agreement).
-    updater_class = parallel.updater_class(comm) if parallel else TrainingUpdater
-    updater = updater_class(train_iter, optimizer, device, augment=aug, rng=rngs['augment'])
+    # Under MPI the divergence stop is agreed by all ranks.
+    updater = dist.updater_class()(train_iter, optimizer, device, augment=aug,
+                                   rng=rngs['augment'])
     trainer = chainer.training.Trainer(updater, (args.iter, 'epoch'), out=run_dir)
 
     for ext in _lr_extensions(args, optimizer):
         trainer.extend(ext)
     trainer.extend(X.RandomStates(rngs, args.seed, on_gpu=device.xp is not numpy))
-    bn = parallel.average_bn_statistics(target, comm) if parallel else None
-    if bn is not None:
-        trainer.extend(bn, trigger=(1, 'epoch'))
+    for ext in dist.epoch_extensions(target):  # before evaluation and snapshot
+        trainer.extend(ext, trigger=(1, 'epoch'))
     if valid is not None:
-        trainer.extend(_evaluator(valid, target, device, args.batch_size, comm), name='validation')
-    trainer.extend(_evaluator(test, target, device, args.batch_size, comm), name='test')
+        trainer.extend(_evaluator(valid, target, device, args.batch_size, dist), name='validation')
+    trainer.extend(_evaluator(test, target, device, args.batch_size, dist), name='test')
     trainer.extend(X.ParamsFinite(model))
     trainer.extend(X.Throughput())
-    if parallel:  # log the global batch's loss/error and all ranks' images/s
-        for ext, name in parallel.aggregate_observations(comm):
-            trainer.extend(ext, name=name)
+    for ext, name in dist.observation_extensions():
+        trainer.extend(ext, name=name)
     best = X.BestModel(model, os.path.join(run_dir, rundir.MODEL_BEST),
-                       use_validation=valid is not None, save=root)
+                       use_validation=valid is not None, save=dist.is_root)
     trainer.extend(best)
-    if parallel:  # the guard stops all ranks together (parallel.agreement)
-        guard = parallel.interrupt_guard(comm)
-        trainer.extend(parallel.MultiRankSnapshot(comm, filename=X.SNAPSHOT), trigger=(1, 'epoch'))
-        for hook in parallel.test_hooks(comm, model):  # inert outside the MPI tests
-            trainer.extend(hook, trigger=(1, 'iteration'))
-    else:
-        guard = X.InterruptGuard()
-        trainer.extend(E.snapshot(filename=X.SNAPSHOT, writer=X.AtomicWriter()),
-                       trigger=(1, 'epoch'))
+    trainer.extend(dist.snapshot_extension(), trigger=(1, 'epoch'))
+    guard = dist.interrupt_guard()  # under MPI it stops all ranks together
     trainer.extend(guard)
-    if root:
+    if dist.is_root:
         _report_extensions(trainer, valid is not None)
     return trainer, {'target': target, 'updater': updater, 'best': best, 'guard': guard}
-
-
-def load_snapshot(trainer, path, comm=None):
-    if comm is not None:
-        _parallel().load_snapshot(trainer, path, comm)
-    else:
-        chainer.serializers.load_npz(path, trainer)

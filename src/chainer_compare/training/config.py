@@ -2,10 +2,13 @@
 
 Every flag keeps the name seed 004's commands use (``-g -m -b -p -d --iter
 --lr_decay_iter --optimizer --lr --res_depth --skip_depth``), so its commands
-run as written.  Defaults follow seed 004's trainer where it had one (SGD,
-weight decay 1e-4, 300 epochs, decay every 100 epochs, residual depth 18,
-seed 1) and are otherwise chosen to be safe on every model (batch 128, the
-``cnn`` model, crop+flip augmentation).
+run as written.  Defaults follow seed 004's trainer where it had one (weight
+decay 1e-4, 300 epochs, decay every 100 epochs, residual depth 18, seed 1) and
+are otherwise chosen to be safe on every model (batch 128, the ``cnn`` model,
+crop+flip augmentation).  ``--optimizer`` and ``--lr`` default to the model's
+own recipe (``models.default_training``: Adam 0.001 for seed 004's cnn, cnnbn
+and vgg, SGD 0.1 for its ResNet, ...); :func:`validate` writes the resolved
+values into ``args``, so the run's ``args`` file always names them.
 
 Bad values never reach the trainer: :func:`parse_args` raises
 :class:`~chainer_compare.errors.UserError` with one line naming the flag and
@@ -45,10 +48,14 @@ def build_parser():
            'an existing one is never overwritten: <prefix>-2, -3, ... are used')
     a('--iter', '--epoch', dest='iter', type=int, default=300,
       help='number of training epochs (seed 004 calls them --iter; default: 300)')
-    a('--optimizer', default='sgd',
-      help='sgd (momentum 0.9), nesterov, adam, rmsprop or adadelta (default: sgd)')
+    a('--optimizer', default=None,
+      help="sgd (momentum 0.9), nesterov, adam, rmsprop or adadelta (default: the "
+           "model's recipe: adam for cnn/cnnbn/vgg/mnist_cnn, sgd for residual, nesterov "
+           "for allconv, rmsprop for elu_cnn, adadelta for keras_mnist_cnn)")
     a('--lr', type=float, default=None,
-      help="initial learning rate (Adam's alpha); default: the optimizer's own default")
+      help="initial learning rate (Adam's alpha); default: the model's recipe when "
+           "--optimizer is the recipe's (e.g. 0.0002 for mnist_cnn's Adam), else the "
+           "optimizer's own default (sgd/nesterov 0.1, adam/rmsprop 0.001)")
     a('--alpha', type=float, default=None,
       help='initial alpha for --optimizer adam (seed 004 name; same as --lr)')
     a('--lr_decay_iter', default='100',
@@ -83,9 +90,9 @@ def build_parser():
            'comparisons such as make demo (default: all)')
     a('--resume', nargs='?', const=True, default=None, metavar='RUN_DIR',
       help='continue an interrupted run from its snapshot: give its directory '
-           '(results/cnn) or use -p to name it; only -g, --iter and --no-fast-cpu may change')
+           '(results/cnn) or use -p to name it; only -g, --iter and --no_fast_cpu may change')
     a('--out', default='results', help='directory that holds run directories (default: results)')
-    a('--no-fast-cpu', dest='fast_cpu', action='store_false',
+    a('--no_fast_cpu', dest='fast_cpu', action='store_false',
       help="use Chainer's own CPU convolution/pooling instead of the fast NumPy path")
     a('--communicator', default=None,
       help='data-parallel training over MPI with this ChainerMN communicator (start '
@@ -110,10 +117,13 @@ def _check_positive(flag, value, allow_zero=False):
 
 def validate(args):
     """Check every value; resolve --alpha and --augment. Returns ``args``."""
-    from chainer_compare.models import list_models
+    from chainer_compare.models import default_training, list_models
     from chainer_compare.training import augment, optimizers, schedules
 
     _check_choice('--model', args.model, list_models())
+    recipe_optimizer, recipe_lr = default_training(args.model)
+    if args.optimizer is None:
+        args.optimizer = recipe_optimizer
     _check_choice('--optimizer', args.optimizer, optimizers.OPTIMIZERS)
     _check_choice('--lr_shape', args.lr_shape, ('multistep', 'cosine'))
     _check_positive('--batch_size', args.batch_size)
@@ -135,8 +145,9 @@ def validate(args):
     if args.lr is not None:
         _check_positive('--lr', args.lr)
     optimizers.create_optimizer(args.optimizer, lr=args.lr, weight_decay=args.weight_decay)
-    if args.lr is None:
-        args.lr = optimizers.default_lr(args.optimizer)  # None for adadelta
+    if args.lr is None:  # the recipe's rate belongs to the recipe's optimizer only
+        args.lr = (recipe_lr if args.optimizer == recipe_optimizer and recipe_lr is not None
+                   else optimizers.default_lr(args.optimizer))  # None for adadelta
     augment.parse_augment(args.augment)  # raises UserError listing valid names
     schedules.parse_decay(args.lr_decay_iter, args.iter)
     if args.prefix is None:

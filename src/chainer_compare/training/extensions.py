@@ -15,8 +15,9 @@ from chainer.serializers import npz
 from chainer.training import extension
 from chainer.training.extensions import PlotReport, snapshot_writers
 
+from chainer_compare.npzfile import write_npz
 from chainer_compare.safeio import atomic_write
-from chainer_compare.training.updater import TrainingDiverged
+from chainer_compare.training.divergence import TrainingDiverged
 
 SNAPSHOT = 'snapshot'
 
@@ -33,11 +34,13 @@ class AtomicWriter(snapshot_writers.Writer):
     Chainer's SimpleWriter also renames a temp file but never fsyncs, so a
     power loss can leave a zero-length snapshot behind.  Uncompressed: the
     snapshot is rewritten every epoch and compression costs CPU time.
+    ``npzfile.write_npz``: a None value is listed, not pickled, so the file
+    reads back with ``allow_pickle=False``.
     """
 
     def __call__(self, filename, outdir, target):
         with atomic_write(os.path.join(outdir, filename)) as f:
-            npz.save_npz(f, target, compression=False)
+            write_npz(f, target)
 
 
 def write_snapshot(trainer):

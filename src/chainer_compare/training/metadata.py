@@ -14,7 +14,7 @@ import sys
 import chainer
 import numpy
 
-from chainer_compare.training import device as device_module
+from chainer_compare import device as device_module
 
 
 def _now():
@@ -55,14 +55,8 @@ def versions():
     return info
 
 
-def _world(comm):
-    if comm is None:
-        return {'world_size': 1, 'communicator': None}
-    from chainer_compare.parallel import describe
-    return describe(comm)
-
-
-def start_metadata(args, data, split_info, comm=None):
+def start_metadata(args, data, split_info, world=None):
+    """The metadata.json of a new run; ``world``: the distribution's ``describe()``."""
     commit, dirty = git_commit()
     meta = {
         'command': [os.path.basename(sys.argv[0])] + sys.argv[1:],
@@ -90,7 +84,7 @@ def start_metadata(args, data, split_info, comm=None):
         'images_per_s': None,
         'resumed_at': [],
     }
-    meta.update(_world(comm))
+    meta.update(world or {'world_size': 1, 'communicator': None})
     return meta
 
 

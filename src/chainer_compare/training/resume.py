@@ -5,7 +5,7 @@ in that directory from its ``snapshot``: model, optimizer state, epoch and
 iteration, iterator order and position, log, best-model record and every RNG
 state come from the snapshot (see :mod:`.extensions`), and the flags come
 from the run's own ``args`` file, so the continuation is the same training.
-Only -g, --iter (to extend a finished run), --no-fast-cpu and --out may be
+Only -g, --iter (to extend a finished run), --no_fast_cpu and --out may be
 given anew; any other flag that differs from the saved run is an error
 rather than being silently ignored.
 """
@@ -23,7 +23,9 @@ def locate(args):
         if os.path.isfile(path):
             path = os.path.dirname(path) or '.'
     else:
-        prefix = args.prefix or '{}_{}'.format(args.model, args.optimizer)
+        from chainer_compare.models import default_training
+        optimizer = args.optimizer or default_training(args.model)[0]
+        prefix = args.prefix or '{}_{}'.format(args.model, optimizer)
         path = os.path.join(args.out, prefix)
     if not os.path.isdir(path):
         raise UserError('--resume {}: no such run directory; give the directory of the '
@@ -47,6 +49,13 @@ def resumed_args(args):
             raise UserError('--{} {} differs from the resumed run ({}); a resumed run keeps '
                             'its settings: start a new run (another -p) to change it'
                             .format(name, given[name], saved[key]))
+    if ('iter' in args.explicit and saved.get('lr_shape') == 'cosine'
+            and given['iter'] != saved.get('iter')):
+        # The cosine curve is drawn over --iter epochs: another length would bend
+        # the rest of the run onto a different curve than its first part.
+        raise UserError('--iter {} differs from the resumed run ({}) and its --lr_shape is '
+                        'cosine, whose curve depends on --iter; start a new run to train '
+                        'longer with cosine'.format(given['iter'], saved.get('iter')))
     merged = argparse.Namespace(**dict(vars(config.build_parser().parse_args([])), **saved))
     for name in ('gpu', 'iter', 'fast_cpu'):
         if name in args.explicit:

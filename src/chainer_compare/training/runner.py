@@ -7,7 +7,6 @@ model, ``summary.json`` and one summary line at the end -- also when the loss
 diverges (status ``nan``, exit 3, last good snapshot kept) or a signal stops
 the run (status ``interrupted``, snapshot written, exit 128 + signal).
 """
-import contextlib
 import os
 import sys
 
@@ -15,29 +14,26 @@ import chainer
 import numpy
 
 from chainer_compare.errors import UserError
-from chainer_compare.training import device as device_module
+from chainer_compare import device as device_module
 from chainer_compare.training import metadata, rundir, split
-from chainer_compare.training.build import build_trainer, load_snapshot
+from chainer_compare.training.build import build_trainer
+from chainer_compare.training.distribution import SingleProcess
 from chainer_compare.training.extensions import (SNAPSHOT, TrainingInterrupted,
                                                  save_model)
-from chainer_compare.training.updater import TrainingDiverged
+from chainer_compare.training.divergence import TrainingDiverged
 
 EXIT_DIVERGED = 3
 
 
-def _parallel():
-    from chainer_compare import parallel
-    return parallel
+def train(args, dist=None):
+    """Run the training ``args`` describe; returns the exit status.
 
-
-def train(args):
-    """Run the training ``args`` describe; returns the exit status."""
-    comm = None
-    if args.communicator:
-        comm = _parallel().create_communicator(args.communicator, args.gpu)
-    guard = _parallel().abort_on_error(comm) if comm is not None else contextlib.nullcontext()
-    with guard:
-        return _train(args, comm)
+    ``dist``: how the run is spread over processes (``src/train.py`` passes
+    ``chainer_compare.parallel.MultiRank`` for ``--communicator``); default one process.
+    """
+    dist = dist or SingleProcess()
+    with dist.guard():
+        return _train(args, dist)
 
 
 def _say(root, *parts):
@@ -45,26 +41,35 @@ def _say(root, *parts):
         print(*parts, flush=True)
 
 
-def _prepare_run_dir(args, data, split_info, comm, root):
+def _prepare_run_dir(args, data, split_info, dist):
     """(run_dir, metadata dict): a new directory, or the resumed one."""
     if args.resume:
         meta = metadata.mark_resumed(rundir.read_json(os.path.join(args.run_dir, rundir.METADATA)))
         meta['device'] = device_module.describe(args.gpu)
         return args.run_dir, meta
-    run_dir = rundir.create_run_dir(args.out, args.prefix) if root else None
-    if comm is not None:
-        run_dir = _parallel().broadcast(comm, run_dir)
-    meta = metadata.start_metadata(args, data, split_info, comm)
-    if root:
+    run_dir = dist.broadcast(rundir.create_run_dir(args.out, args.prefix) if dist.is_root
+                             else None)
+    meta = metadata.start_metadata(args, data, split_info, dist.describe())
+    if dist.is_root:
         rundir.write_args(run_dir, args)
     return run_dir, meta
+
+
+def _optimizer_text(args):
+    """'adam lr 0.001' (and whether that is the model's recipe or the flags')."""
+    given = args.resume or {'optimizer', 'lr', 'alpha'} & set(getattr(args, 'explicit', ()))
+    return '{} lr {}{}'.format(args.optimizer, 'none' if args.lr is None else '{:g}'.format(args.lr),
+                               '' if given else " (the model's default)")
 
 
 def _run(trainer, guard):
     """Run the trainer; returns (status, exception or None)."""
     guard.install()
     try:
-        trainer.run(show_loop_exception_msg=False)
+        # An exploding loss overflows float32 on its way to the divergence
+        # check, which reports it in one line: NumPy's warnings would only be noise.
+        with numpy.errstate(over='ignore', invalid='ignore'):
+            trainer.run(show_loop_exception_msg=False)
         return 'finished', None
     except TrainingDiverged as e:
         return 'nan', e
@@ -110,22 +115,19 @@ def summary_line(name, s, device_name):
                 _pct(s['final_test_error']), s['images_per_s'], device_name))
 
 
-def _train(args, comm):
+def _train(args, dist):
     from chainer_compare.data import load_prepared
     from chainer_compare.models import create_model
 
-    root = comm is None or _parallel().is_root(comm)
-    gpu = _parallel().select_device(comm, args.gpu) if comm is not None else args.gpu
-    device = device_module.get_device(gpu)
+    root = dist.is_root
+    device = device_module.get_device(dist.select_gpu(args.gpu))
     chainer.global_config.fast_cpu = bool(args.fast_cpu)
     if not os.path.exists(args.dataset):
         raise UserError('-d/--dataset {}: no such file or directory; prepare the data with '
                         'python src/dataset.py, or give a prepared pickle or dataset '
                         'directory'.format(args.dataset))
-    if comm is None:
-        data = load_prepared(args.dataset)
-    else:  # rank 0 reads the files, the others receive the arrays
-        data = _parallel().broadcast(comm, load_prepared(args.dataset) if root else None)
+    # Rank 0 reads the files, the other ranks (if any) receive the arrays.
+    data = dist.broadcast(load_prepared(args.dataset) if root else None)
     split.check_statistics_fit(data, not args.no_valid_data)
     train_set, valid_set, test_set, split_info = split.make_datasets(
         data, not args.no_valid_data, args.train_size)
@@ -138,25 +140,25 @@ def _train(args, comm):
                          n_classes=len(data.class_names), res_depth=args.res_depth,
                          res_width=args.res_width, skip_depth=args.skip_depth,
                          swapout=args.swapout)
-    run_dir, meta = _prepare_run_dir(args, data, split_info, comm, root)
-    if root:
-        rundir.write_json(os.path.join(run_dir, rundir.METADATA), meta)
+    run_dir, meta = _prepare_run_dir(args, data, split_info, dist)
     dev = meta['device']
-    _say(root, '{} {} ({}) on {}; cuDNN {}; {} train / {} validation / {} test images; run '
-         'directory {}'.format('resuming' if args.resume else 'training', args.model,
-                              '{}/{}'.format(data.dataset, data.preprocessing), dev['device'],
+    _say(root, '{} {} ({}) with {} on {}; cuDNN {}; {} train / {} validation / {} test images; '
+         'run directory {}'.format('resuming' if args.resume else 'training', args.model,
+                                  '{}/{}'.format(data.dataset, data.preprocessing),
+                                  _optimizer_text(args), dev['device'],
                               'in use' if dev['cudnn_in_use'] else 'not in use',
                               len(train_set), len(valid_set) if valid_set else 0,
                               len(test_set), run_dir))
     trainer, parts = build_trainer(args, model, (train_set, valid_set, test_set), device,
-                                   run_dir, comm)
-    if args.resume:
-        load_snapshot(trainer, args.resume, comm)
+                                   run_dir, dist)
+    if args.resume:  # a bad snapshot stops here, before metadata.json is touched
+        dist.load_snapshot(trainer, args.resume)
+    if root:
+        rundir.write_json(os.path.join(run_dir, rundir.METADATA), meta)
 
     status, error = _run(trainer, parts['guard'])
     summary = _summary(status, trainer, parts, valid_set is not None)
-    if comm is not None:  # every rank trains on as many images as rank 0
-        summary['images_per_s'] *= comm.size
+    summary['images_per_s'] *= dist.size  # every rank trains on as many images as rank 0
     if root:
         if status == 'finished':
             save_model(model, os.path.join(run_dir, rundir.MODEL_FINAL))

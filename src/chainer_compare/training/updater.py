@@ -8,8 +8,9 @@ position Chainer serializes for resume) is used unchanged.  The augmentation
 then runs on the training device, batched, on the training batch only;
 evaluation batches never pass through here.
 
-A non-finite loss is detected *before* ``backward``/``update``, so the
-parameters (and the last snapshot) are never touched by a NaN.
+A non-finite or exploding loss (:mod:`.divergence`) is detected *before*
+``backward``/``update``, so the parameters (and the last snapshot) are never
+touched by it.
 """
 import time
 
@@ -17,17 +18,11 @@ import chainer
 from chainer.dataset import convert
 from chainer.training import updaters
 
-
-class TrainingDiverged(Exception):
-    """The loss became NaN or infinite."""
-
-    def __init__(self, value, epoch, iteration):
-        super().__init__('loss is {} at epoch {}, iteration {}'.format(value, epoch, iteration))
-        self.value, self.epoch, self.iteration = value, epoch, iteration
+from chainer_compare.training.divergence import LossWatch, TrainingDiverged  # noqa: F401
 
 
 class TrainingUpdater(updaters.StandardUpdater):
-    """StandardUpdater that augments the batch and refuses non-finite losses.
+    """StandardUpdater that augments the batch and stops on a diverged loss.
 
     It also counts the images trained on and the seconds spent in updates
     (evaluation excluded) for the images/s figure; both are serialized so a
@@ -40,12 +35,13 @@ class TrainingUpdater(updaters.StandardUpdater):
         self.rng = rng
         self.train_seconds = 0.0
         self.images_seen = 0
+        self.loss_watch = LossWatch()
 
     def _checked_loss(self, x, t):
         loss = self.get_optimizer('main').target(x, t)
         value = float(loss.array)  # one scalar to host: also keeps timing honest on GPU
-        if value != value or value in (float('inf'), float('-inf')):
-            raise TrainingDiverged(value, self.epoch, self.iteration + 1)
+        n_classes = self.get_optimizer('main').target.y.shape[1]  # the logits of this batch
+        self.loss_watch.check(value, n_classes, self.epoch, self.iteration + 1)
         return loss
 
     def update_core(self):
@@ -70,6 +66,7 @@ class TrainingUpdater(updaters.StandardUpdater):
         super().serialize(serializer)
         self.train_seconds = float(serializer('train_seconds', self.train_seconds))
         self.images_seen = int(serializer('images_seen', self.images_seen))
+        self.loss_watch.serialize(serializer)
 
 
 def classifier(model):
