@@ -30,7 +30,7 @@ $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q $(CHAINER_BUILD)
 	$(PIP) install -q --no-build-isolation "chainer==7.8.1"
-	$(PIP) install -q -e ".[test,bench]"
+	$(PIP) install -q -e ".[test,bench,study]"
 	$(PIP) install -q mpi4py || $(call or_fail_in_ci,mpi4py not installed (needs libopenmpi-dev: make sysdeps))
 	touch $(STAMP)
 
@@ -58,10 +58,14 @@ RUNS ?= results
 plots: install  ## compare every run under results/: summary.md/.csv, curves.png, report.html
 	$(PY) src/plot.py $(RUNS) $(PLOT_ARGS)
 
-seed004: install  ## seed 004's seven CIFAR-10 trainings (GPU=0 by default), then the comparison
-	PYTHON=$(PY) scripts/seed004.sh
+GPUS ?= 0
+STUDY_ARGS ?=
+seed004: install  ## seed 004's study (7 configurations x 5 seeds, studies/seed004.yaml) on GPUS=0,1,... (GPUS= : CPU), then the comparison
+	test -f dataset/image.pkl || $(PY) src/dataset.py
+	$(PY) src/study.py run studies/seed004.yaml $(if $(GPUS),--gpus $(GPUS),) $(STUDY_ARGS)
+	$(PY) src/plot.py results/seed004 --reference seed004 $(PLOT_ARGS)
 
-demo: install  ## real Fashion-MNIST end to end on the CPU: data stage, 3 configs x 2 seeds, plots + report (~16 min on 2 cores)
+demo: install  ## real Fashion-MNIST end to end on the CPU: data stage, the demo study (3 configs x 3 seeds), plots + verdicts
 	PYTHON=$(PY) scripts/demo.sh
 
 bench: install  ## training images/s: fast CPU path vs stock Chainer vs PyTorch -> bench/RESULTS.md, bench/results.csv

@@ -23,11 +23,13 @@ setup(
         'pillow',
         'matplotlib',
         'scipy',  # reporting/stats.py: t-tests, permutation tests, bootstrap
+        'PyYAML',  # study files (study/spec.py, read with the safe loader)
         'threadpoolctl',
     ],
     extras_require={
         'gpu': ['cupy-cuda12x'],
         'mpi': ['mpi4py>=3.1'],
+        'study': ['submitit>=1.5'],  # the Slurm backend of src/study.py
         # chainer.testing (gradient_check) imports pkg_resources: setuptools<82.
         'test': ['pytest>=7', 'pytest-timeout', 'threadpoolctl', 'setuptools<82'],
         'bench': ['threadpoolctl', 'psutil'],

@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
 # make demo: real Fashion-MNIST (Debian's dataset-fashion-mnist) through the whole
-# pipeline on the CPU: data stage, three configurations that tell a story
-# (seed 004's CNN and the same with batch normalization on contrast-normalized images,
-# and BN on contrast-normalized + ZCA-whitened ones), DEMO_SEEDS seeds each, then the comparison.
-# Knobs (environment): DEMO_EPOCHS, DEMO_TRAIN_SIZE, DEMO_SEEDS, DEMO_OUT, GPU.
+# pipeline on the CPU: data stage, the demo study (studies/demo.yaml: seed 004's CNN,
+# CNN+BN and CNN+BN on ZCA-whitened images, 3 seeds each, 2 runs at a time), then the
+# comparison with its verdicts.  A second `make demo` skips the runs that finished
+# and resumes interrupted ones; DEMO_FRESH=1 starts every run over.
+# Knobs (environment): DEMO_JOBS (default 2), DEMO_FRESH, DEMO_RESULTS (default results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-OUT=${DEMO_OUT:-results/demo}
-EPOCHS=${DEMO_EPOCHS:-3}
-TRAIN_SIZE=${DEMO_TRAIN_SIZE:-4000}
-SEEDS=${DEMO_SEEDS:-1 2}
-GPU=${GPU:--1}
-DATA=dataset/fashion-mnist
+RESULTS=${DEMO_RESULTS:-results}
+OUT=$RESULTS/demo
 DEBIAN_DATA=/usr/share/datasets/fashion-mnist
 
 step() { printf '\n=== [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -32,34 +29,12 @@ fi
 step "2/4 data stage: $PY src/dataset.py --dataset fashion-mnist"
 "$PY" src/dataset.py --dataset fashion-mnist
 
-if [ -d "$OUT" ]; then
-  step "removing the previous demo runs in $OUT (the demo's own output)"
-  rm -rf "$OUT"
-fi
+restart=()
+[ "${DEMO_FRESH:-0}" != 0 ] && restart=(--restart all)
+step "3/4 the study: $PY src/study.py run studies/demo.yaml --jobs ${DEMO_JOBS:-2} ${restart[*]}"
+"$PY" src/study.py run studies/demo.yaml --jobs "${DEMO_JOBS:-2}" --results "$RESULTS" "${restart[@]}"
 
-# name | flags.  Seed 004's Adam recipe on contrast-normalized images (the 0-255-scale
-# mean-subtracted image.pkl needs many more updates than a demo has without BN);
-# flips only: a 4-pixel crop is a large change for 28x28 garments and slows learning.
-CONFIGS=(
-  "cnn|-m cnn -d $DATA/image_norm.pkl"
-  "cnnbn|-m cnnbn -d $DATA/image_norm.pkl"
-  "cnnbn_zca|-m cnnbn -d $DATA/image_norm_zca.pkl"
-)
-n_runs=$(( ${#CONFIGS[@]} * $(wc -w <<<"$SEEDS") ))
-i=0
-for seed in $SEEDS; do
-  for config in "${CONFIGS[@]}"; do
-    i=$((i + 1))
-    name=${config%%|*}; flags=${config#*|}
-    step "3/4 training run $i/$n_runs: $name, seed $seed ($EPOCHS epochs on $TRAIN_SIZE images)"
-    # shellcheck disable=SC2086
-    "$PY" src/train.py -g "$GPU" $flags -b 128 --optimizer adam --iter "$EPOCHS" \
-      --lr_decay_iter "$((EPOCHS - 1))" --augment flip --train_size "$TRAIN_SIZE" \
-      --seed "$seed" -p "${name}_s${seed}" --out "$OUT"
-  done
-done
-
-step "4/4 comparison: $PY src/plot.py --json $OUT"
+step "4/4 comparison and verdicts: $PY src/plot.py --json $OUT"
 "$PY" src/plot.py --json "$OUT"
 elapsed=$(( $(date +%s) - start ))
 step "demo finished in $elapsed s: $OUT/summary.md, $OUT/summary.json, $OUT/curves.png, $OUT/report.html"

@@ -3,7 +3,6 @@ import csv
 import hashlib
 import json
 import os
-import shlex
 import subprocess
 import sys
 
@@ -166,29 +165,28 @@ def test_plot_cli_all_runs_broken_fails(tmp_path):
     assert proc.returncode != 0 and 'broken' in proc.stderr and 'truncated' in proc.stderr
 
 
-def _args_from_command(command):
-    """The args a seed-004 command line gives the fields reporting matches on."""
-    argv = shlex.split(command)
-    args = {'model': argv[argv.index('-m') + 1], 'skip_depth': '--skip_depth' in argv,
-            'dataset': argv[argv.index('-d') + 1] if '-d' in argv else 'dataset/image.pkl'}
-    if '--res_depth' in argv:
-        args['res_depth'] = int(argv[argv.index('--res_depth') + 1])
-    return argv[argv.index('-p') + 1], args
-
-
-def test_seed004_script_and_reference_view(tmp_path):
-    script = os.path.join(ROOT, 'scripts', 'seed004.sh')
-    proc = subprocess.run(['bash', script, '--iter', '2'], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env=dict(os.environ, DRY_RUN='1', GPU='-1'))
-    assert proc.returncode == 0, proc.stderr
-    commands = proc.stdout.splitlines()
-    assert len(commands) == 7 and all(' -g -1 ' in c and c.endswith('--iter 2') for c in commands)
-    assert '-m residual -b 128 -p residual_skip --skip_depth --res_depth 12 --optimizer sgd ' \
-           '--lr 0.1 --iter 300 --lr_decay_iter 100' in commands[6]
-    # Runs made from each command's flags land in their own row beside the published error.
-    for i, command in enumerate(commands[:6]):
-        prefix, args = _args_from_command(command)
-        make_run(tmp_path, prefix, [0.3, 0.2], [0.3, 0.1 + i / 100.0], **args)
+def test_seed004_study_and_reference_view(tmp_path):
+    """studies/seed004.yaml is seed 004's seven commands, and its runs meet the references."""
+    from chainer_compare.study import load_study
+    study = load_study(os.path.join(ROOT, 'studies', 'seed004.yaml'))
+    configs = []
+    for run in study.runs:
+        if run.config not in configs:
+            configs.append(run.config)
+    assert configs == ['cnn', 'cnn_zca', 'cnnbn', 'cnnbn_zca', 'vgg_adam', 'residual',
+                       'residual_skip']
+    assert sorted({r.seed for r in study.runs}) == [1, 2, 3, 4, 5]
+    skip = next(r for r in study.runs if r.name == 'residual_skip_s1')
+    for flag in ('--res_depth 12', '--skip_depth', '--optimizer sgd', '--lr 0.1', '--iter 300',
+                 '--lr_decay_iter 100', '--batch_size 128'):
+        assert flag in ' '.join(skip.argv), flag
+    assert '--optimizer adam' in ' '.join(study.runs[0].argv)
+    # Runs made from each configuration's flags land in their own row beside the published error.
+    firsts = [next(r for r in study.runs if r.config == c) for c in configs]
+    for i, run in enumerate(firsts[:6]):
+        args = {'model': run.flags['model'], 'skip_depth': run.flags['skip_depth'],
+                'dataset': run.flags['dataset'], 'res_depth': run.flags['res_depth']}
+        make_run(tmp_path, run.name, [0.3, 0.2], [0.3, 0.1 + i / 100.0], **args)
     proc = run_plot(tmp_path, '--reference', 'seed004')
     assert proc.returncode == 0, proc.stderr
     rows = (tmp_path / 'seed004.md').read_text().splitlines()[2:]

@@ -20,7 +20,7 @@ METRIC = 'test_error_at_best'
 # runs whose metadata.json predates the recorded test-set size.
 STANDARD_TEST_IMAGES = {'cifar10': 10000, 'cifar100': 10000, 'mnist': 10000,
                         'fashion-mnist': 10000}
-# scripts/demo.sh and study runs are named <config>_s<seed>, seed004.sh <prefix>_seed<seed>.
+# Study runs are named <config>_s<seed>; runs of the earlier seed004.sh <prefix>_seed<seed>.
 _SEED_SUFFIX = re.compile(r'_s(?:eed)?\d+$')
 
 

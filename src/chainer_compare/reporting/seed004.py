@@ -1,17 +1,16 @@
-"""Seed 004's seven CIFAR-10 configurations, its flags and its published errors.
+"""Seed 004's seven CIFAR-10 configurations and their published errors.
 
-scripts/seed004.sh launches exactly these commands; ``plot.py --reference
-seed004`` lays the results of matching configurations beside the published
-test errors (% after 300 epochs, shared/seeds/004_*.txt).
+studies/seed004.yaml holds the seed's flags (``make seed004`` runs it);
+``plot.py --reference seed004`` lays the results of matching configurations
+beside the published test errors (% after 300 epochs, shared/seeds/004_*.txt).
 """
 from chainer_compare.reporting.summary import DASH, Stat, dataset_label
 
 
 class Reference(object):
-    def __init__(self, name, flags, published, model, preprocessing,
-                 res_depth=None, skip_depth=False):
+    def __init__(self, name, published, model, preprocessing, res_depth=None,
+                 skip_depth=False):
         self.name = name
-        self.flags = flags.split()    # after "-g GPU"
         self.published = published    # test error, percent
         self.model = model
         self.preprocessing = preprocessing
@@ -28,26 +27,16 @@ class Reference(object):
         return name in ('cifar10', '?') and prep == self.preprocessing
 
 
-# The flags after "-g 0" of each command in the seed, verbatim (only CNNBN+ZCA's
-# prefix differs: the seed reused "cnnbn", which would clash with CNNBN's run).
+# The seed's rows, matched to runs by model, preprocessing and ResNet options.
 SEED004 = [
-    Reference('CNN', '-m cnn -b 128 -p cnn --optimizer adam --iter 300 '
-              '--lr_decay_iter 100', 18.94, 'cnn', 'image'),
-    Reference('CNN + ZCA', '-m cnn -b 128 -p cnn_zca --optimizer adam --iter 300 '
-              '--lr_decay_iter 100 -d dataset/image_norm_zca.pkl', 18.76, 'cnn', 'image_norm_zca'),
-    Reference('CNNBN', '-m cnnbn -b 128 -p cnnbn --optimizer adam --iter 300 '
-              '--lr_decay_iter 100', 12.40, 'cnnbn', 'image'),
-    Reference('CNNBN + ZCA', '-m cnnbn -b 128 -p cnnbn_zca --optimizer adam '
-              '--iter 300 --lr_decay_iter 100 -d dataset/image_norm_zca.pkl', 12.27, 'cnnbn',
-              'image_norm_zca'),
-    Reference('VGG', '-m vgg -b 128 -p vgg_adam --optimizer adam --iter 300 '
-              '--lr_decay_iter 100', 7.65, 'vgg', 'image'),
-    Reference('ResNet-74', '-m residual -b 128 -p residual --res_depth 12 '
-              '--optimizer sgd --lr 0.1 --iter 300 --lr_decay_iter 100', 8.06, 'residual',
-              'image', res_depth=12),
-    Reference('ResNet-74 + stochastic depth', '-m residual -b 128 -p '
-              'residual_skip --skip_depth --res_depth 12 --optimizer sgd --lr 0.1 --iter 300 '
-              '--lr_decay_iter 100', 7.42, 'residual', 'image', res_depth=12, skip_depth=True),
+    Reference('CNN', 18.94, 'cnn', 'image'),
+    Reference('CNN + ZCA', 18.76, 'cnn', 'image_norm_zca'),
+    Reference('CNNBN', 12.40, 'cnnbn', 'image'),
+    Reference('CNNBN + ZCA', 12.27, 'cnnbn', 'image_norm_zca'),
+    Reference('VGG', 7.65, 'vgg', 'image'),
+    Reference('ResNet-74', 8.06, 'residual', 'image', res_depth=12),
+    Reference('ResNet-74 + stochastic depth', 7.42, 'residual', 'image', res_depth=12,
+              skip_depth=True),
 ]
 REFERENCES = {'seed004': SEED004}
 
@@ -83,36 +72,3 @@ def published_and_ours(configs, references):
         stat = Stat(r.metrics['test_error_at_best'] for c in found for r in c.runs) if found else None
         out.append((ref.name, ref.published, stat))
     return out
-
-
-def commands(gpu='0', seeds=(), extra=()):
-    """The train.py argument lists; with seeds, one run per seed named <prefix>_seed<N>."""
-    out = []
-    for ref in SEED004:
-        for seed in list(seeds) or [None]:
-            flags = list(ref.flags)
-            if seed is not None:
-                at = flags.index('-p') + 1
-                flags[at] = '{}_seed{}'.format(flags[at], seed)
-                flags += ['--seed', str(seed)]
-            out.append(['src/train.py', '-g', str(gpu)] + flags + list(extra))
-    return out
-
-
-def main(argv=None):
-    """Print the command lines, shell-quoted, one per line (scripts/seed004.sh runs them)."""
-    import argparse
-    import shlex
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument('--gpu', default='0', help='value for train.py -g (-1 = CPU)')
-    parser.add_argument('--seeds', default='', help='space/comma separated seeds; '
-                        'empty = one run per configuration with the default seed')
-    parser.add_argument('extra', nargs='*', help='more train.py flags, after --')
-    args = parser.parse_args(argv)
-    seeds = [s for s in args.seeds.replace(',', ' ').split() if s]
-    for command in commands(args.gpu, seeds, args.extra):
-        print(shlex.join(command))
-
-
-if __name__ == '__main__':
-    main()

@@ -3,8 +3,8 @@
 On a terminal the status line is redrawn in place; in a log file (CI, nohup)
 it is printed when it changes, at most every 30 s, so logs stay readable.
 Events (a run started, finished, failed) always get a line of their own.
-The ETA assumes every epoch of the study costs what the epochs finished in
-this invocation cost on average, spread over the concurrent slots.
+The ETA assumes every epoch left costs what the epochs logged so far by the
+runs of this invocation cost on average, spread over the concurrent slots.
 """
 import json
 import os
@@ -14,13 +14,24 @@ import time
 _PLAIN_EVERY_S = 30
 
 
-def epochs_done(run_state):
+def _last_log_entry(run_state):
     try:
         with open(os.path.join(run_state.run_dir, 'log')) as f:
             log = json.load(f)
-        return max((e.get('epoch', 0) for e in log), default=0)
+        return max(log, key=lambda e: e.get('epoch', 0)) if log else {}
     except (OSError, ValueError, AttributeError, TypeError):
-        return 0
+        return {}
+
+
+def epochs_done(run_state):
+    return _last_log_entry(run_state).get('epoch', 0)
+
+
+def seconds_per_epoch(run_state):
+    """Training + evaluation seconds per epoch so far (Chainer's elapsed_time survives resumes)."""
+    entry = _last_log_entry(run_state)
+    epoch, elapsed = entry.get('epoch'), entry.get('elapsed_time')
+    return elapsed / epoch if epoch and elapsed else None
 
 
 def _duration(seconds):
@@ -41,8 +52,7 @@ class Progress(object):
         self.parallel = max(1, parallel)
         self.done = self.failed = 0
         self.start = time.time()
-        self.epoch_seconds = []      # seconds per epoch of runs finished here
-        self.start_epochs = {s.spec.name: s.epoch for s in todo}
+        self.epoch_seconds = {}      # run name -> seconds per epoch, from its log
         self.epochs = {s.spec.name: s.epochs or 1 for s in todo}
         self.last_line, self.last_plain = None, 0.0
 
@@ -61,8 +71,9 @@ class Progress(object):
         wall = run_state.record.get('wall_time_s') or 0
         if status == 'done':
             self.done += 1
-            ran = max(1, (summary.get('epochs') or 1) - self.start_epochs.get(run_state.spec.name, 0))
-            self.epoch_seconds.append(wall / ran)
+            per_epoch = seconds_per_epoch(run_state)
+            if per_epoch:
+                self.epoch_seconds[run_state.spec.name] = per_epoch
             err = summary.get('test_error_at_best')
             self.event('done {} in {}{}'.format(
                 run_state.spec.name, _duration(wall),
@@ -79,12 +90,17 @@ class Progress(object):
                 run_state.log_path))
 
     def _eta(self, running, queued):
+        for s in running:
+            per_epoch = seconds_per_epoch(s)
+            if per_epoch:
+                self.epoch_seconds[s.spec.name] = per_epoch
         if not self.epoch_seconds:
-            return 'ETA after the first run'
-        per_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds)
+            return 'ETA after the first epoch'
+        per_epoch = sum(self.epoch_seconds.values()) / len(self.epoch_seconds)
         left = sum(self.epochs[s.spec.name] - epochs_done(s) for s in running)
         left += sum(self.epochs.values()) / max(1, len(self.epochs)) * queued
-        return 'ETA {}'.format(_duration(per_epoch * left / self.parallel))
+        slots = max(1, min(self.parallel, len(running) + queued))
+        return 'ETA {}'.format(_duration(per_epoch * left / slots))
 
     def draw(self, running, queued):
         parts = ['{}/{} done'.format(self.done, self.total), '{} running'.format(len(running)),
@@ -92,8 +108,7 @@ class Progress(object):
         now = ', '.join('{} epoch {}/{}'.format(s.spec.name, min(epochs_done(s) + 1,
                                                                  self.epochs[s.spec.name]),
                                                 self.epochs[s.spec.name]) for s in running)
-        line = '{} | {}{} | {}'.format(', '.join(parts), now or 'idle', '',
-                                       self._eta(running, queued))
+        line = '{} | {} | {}'.format(', '.join(parts), now or 'idle', self._eta(running, queued))
         line += ' | {} elapsed'.format(_duration(time.time() - self.start))
         if self.tty:
             self._clear()
