@@ -5,6 +5,7 @@
     python src/study.py run studies/seed004.yaml --gpus 0,1,2,3  # one GPU per run
     python src/study.py run studies/seed004.yaml --backend slurm --partition gpu --time 600
     python src/study.py status results/demo                    # done, running, failed, left
+    python src/study.py export results/demo docs/results/demo.json   # results to commit
 
 A second ``run`` skips finished runs, resumes interrupted ones and retries
 failed ones.  See docs/studies.md.
@@ -31,7 +32,7 @@ def _gpus(text):
 
 def main(argv=None):
     parser = ArgumentParser(description=__doc__.split('\n')[0])
-    sub = parser.add_subparsers(dest='command', metavar='{run,status}')
+    sub = parser.add_subparsers(dest='command', metavar='{run,status,export}')
     sub.required = True
     run = sub.add_parser('run', help='run every unfinished run of a study file')
     run.add_argument('study', help='the study file (YAML), e.g. studies/demo.yaml')
@@ -59,10 +60,21 @@ def main(argv=None):
     status = sub.add_parser('status', help='what is done, running, failed and left')
     status.add_argument('study_dir', help='the study directory, e.g. results/demo')
     status.add_argument('--json', action='store_true', help='the table as JSON')
+    export = sub.add_parser('export', help='the results as one small JSON file to commit '
+                                           '(flags, summaries, curves, provenance)')
+    export.add_argument('study_dir', help='the study directory, e.g. results/fashion-mnist')
+    export.add_argument('out', help='the JSON file to write, e.g. docs/results/STUDY.json')
+    export.add_argument('--command', dest='command_line', default=None,
+                        help='the command that ran the study, as the export should record it')
     args = parser.parse_args(argv)
     from chainer_compare.study import run_study, study_status
     if args.command == 'status':
         return study_status(args.study_dir, as_json=args.json)
+    if args.command == 'export':
+        from chainer_compare.study.export import export_study
+        document = export_study(args.study_dir, args.out, args.command_line)
+        print('wrote {} ({} runs)'.format(args.out, len(document['runs'])))
+        return 0
     gpus = _gpus(args.gpus) if args.gpus else None
     jobs = args.jobs or (len(gpus) if gpus else 1)
     if jobs < 1 or args.retries < 0:

@@ -128,6 +128,18 @@ def test_study_runs_then_skips_then_refuses_changed_flags(workdir):
     assert len(os.listdir(study_dir / '.replaced')) == 2  # old runs kept aside, not deleted
     assert read_rows(study_dir)['keras_s1']['status'] == 'done'
 
+    exported = run_study(workdir, 'export', study_dir, workdir / 'export.json',
+                         '--command', 'python src/study.py run basic.yaml')
+    assert exported.returncode == 0, exported.stderr
+    import json
+    document = json.loads((workdir / 'export.json').read_text())
+    assert document['study'] == 'basic' and 'rmsprop' in document['study_file']
+    assert document['provenance']['command'] == 'python src/study.py run basic.yaml'
+    assert document['provenance']['commit'] and document['provenance']['machine']['hosts']
+    run = next(r for r in document['runs'] if r['run'] == 'keras_s1')
+    assert run['summary']['status'] == 'finished' and len(run['curve']) == 3
+    assert 'test/main/error' in run['curve'][-1] and run['status'] == 'done'
+
 
 def test_failed_run_does_not_stop_the_others_and_is_retried(workdir):
     broken = workdir / 'data_broken'

@@ -7,7 +7,6 @@ config, spool and state under a temp dir, its own ports) and stops every
 daemon it started when the tests end.
 """
 import os
-import signal
 import socket
 import subprocess
 
@@ -130,3 +129,19 @@ def test_preempted_run_is_requeued_and_resumes_from_its_snapshot(workdir, slurm_
     assert 'stopped by SIGTERM; snapshot written' in log
     assert 'resume attempt in Slurm job {}'.format(job) in log  # requeued: the same job
     assert read_rows(study_dir)['keras_s1']['status'] == 'done'
+
+
+@pytest.mark.requires('mpi')
+def test_ranks_run_as_one_slurm_job_under_mpiexec(workdir, slurm_env):
+    path = write_study(workdir, name='slurmranks', text='''\
+name: slurmranks
+flags: {batch_size: 8, optimizer: adam, iter: 1, augment: none, dataset: data/image.pkl}
+configurations:
+  two: {model: keras_mnist_cnn, ranks: 2}
+''')
+    proc = run_study(workdir, 'run', path, '--backend', 'slurm', '--time', '10', env=slurm_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    study_dir = workdir / 'results' / 'slurmranks'
+    assert 'mpiexec -n 2' in (study_dir / 'logs' / 'two_s1.out').read_text()
+    import json
+    assert json.loads((study_dir / 'two_s1' / 'metadata.json').read_text())['world_size'] == 2

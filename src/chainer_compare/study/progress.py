@@ -84,9 +84,8 @@ class Progress(object):
                 run_state.spec.name, run_state.epoch))
         else:
             self.failed += 1
-            tail = [line.strip() for line in run_state.output_tail(5) if line.strip()]
             self.event('{} {} (exit {}): {} -- output: {}'.format(
-                status.upper(), run_state.spec.name, exit_code, tail[-1] if tail else '',
+                status.upper(), run_state.spec.name, exit_code, run_state.failure_line(),
                 run_state.log_path))
 
     def _eta(self, running, queued):

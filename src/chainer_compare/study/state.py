@@ -33,7 +33,8 @@ DONE, PENDING, RESUMABLE, RESTART, CHANGED, DIVERGED = (
     'done', 'pending', 'resumable', 'restart', 'changed', 'diverged')
 
 
-def _read_json(path):
+def read_json_or_none(path):
+    """A JSON file's content, or None when it is missing or half-written."""
     try:
         with open(path) as f:
             return json.load(f)
@@ -54,7 +55,7 @@ class RunState(object):
         self.run_dir = os.path.join(study_dir, spec.name)
         self.record_path = os.path.join(study_dir, 'records', spec.name + '.json')
         self.log_path = os.path.join(study_dir, 'logs', spec.name + '.out')
-        self.record = _read_json(self.record_path) or {}
+        self.record = read_json_or_none(self.record_path) or {}
         self.epochs = spec.flags.get('iter')
         self.epoch = 0
         self.differs = None   # (flag, old, new) when the flags changed
@@ -64,7 +65,7 @@ class RunState(object):
     def _inspect(self):
         if not os.path.isdir(self.run_dir):
             return PENDING
-        saved = _read_json(os.path.join(self.run_dir, 'args'))
+        saved = read_json_or_none(os.path.join(self.run_dir, 'args'))
         if saved is None:  # train.py died before writing args: nothing to keep
             return RESTART
         old, new = identity(saved), self.spec.flags
@@ -72,10 +73,10 @@ class RunState(object):
             if key != 'iter' and old.get(key) != new.get(key):
                 self.differs = (key, old.get(key, '(absent)'), new.get(key, '(absent)'))
                 return CHANGED
-        log = _read_json(os.path.join(self.run_dir, 'log'))
+        log = read_json_or_none(os.path.join(self.run_dir, 'log'))
         self.epoch = max((e.get('epoch', 0) for e in log), default=0) if isinstance(
             log, list) else 0
-        self.summary = _read_json(os.path.join(self.run_dir, 'summary.json'))
+        self.summary = read_json_or_none(os.path.join(self.run_dir, 'summary.json'))
         status = (self.summary or {}).get('status')
         if status == 'finished' and (self.summary.get('epochs') or 0) >= self.epochs:
             return DONE
@@ -120,6 +121,12 @@ class RunState(object):
                 return f.readlines()[-lines:]
         except OSError:
             return []
+
+    def failure_line(self):
+        """The line of the output that says why it failed: the last 'error:' line, else the last."""
+        lines = [line.strip() for line in self.output_tail() if line.strip()]
+        errors = [line for line in lines if 'error:' in line.lower()]
+        return (errors or lines or ['no output'])[-1]
 
     def keep_tail(self):
         """Copy the last lines of the attempt's output into the run directory."""

@@ -28,10 +28,8 @@ def format_status(study, states):
         '{} {}'.format(counts[k], k) for k in order if counts.get(k))))
     for s in states:
         if s.display_status in ('failed', 'diverged'):
-            tail = [line.rstrip() for line in s.output_tail(3) if line.strip()]
             lines.append('  {} {}: {} (full output: {})'.format(
-                s.spec.name, s.display_status, tail[-1] if tail else 'no output',
-                s.log_path))
+                s.spec.name, s.display_status, s.failure_line(), s.log_path))
         elif s.display_status == 'changed':
             key, old, new = s.differs
             lines.append('  {}: ran with {} = {!r}, the study now says {!r} (--restart {})'
