@@ -75,6 +75,9 @@ def main(argv=None):
         document = export_study(args.study_dir, args.out, args.command_line)
         print('wrote {} ({} runs)'.format(args.out, len(document['runs'])))
         return 0
+    if args.backend == 'slurm' and (args.gpus or args.jobs):
+        raise UserError('--gpus and --jobs are for the local backend; on Slurm use '
+                        '--gpus-per-run and --max-parallel')
     gpus = _gpus(args.gpus) if args.gpus else None
     jobs = args.jobs or (len(gpus) if gpus else 1)
     if jobs < 1 or args.retries < 0:

@@ -82,7 +82,9 @@ def plan(study, study_dir, restart=(), only=()):
                         'it is not mixed with the new flags: rerun with --restart {} to start '
                         'that configuration over (the old runs move to {}/.replaced/), or undo '
                         'the change'.format(s.run_dir, key, old, new, s.spec.config, study_dir))
+    # A run still queued or running on Slurm (an earlier run --no-wait) is not submitted twice.
     todo = [s for s in states if s.state not in (S.DONE, S.DIVERGED)
+            and s.display_status not in ('running', 'submitted')
             and (not only or _matches(s.spec, set(only)))]
     return states, todo
 
@@ -92,7 +94,9 @@ def _describe_plan(study, states, todo, out):
     names = {s.spec.name for s in todo}
     for s in states:
         if s.state not in (S.DONE, S.DIVERGED) and s.spec.name not in names:
-            continue  # left out by --only
+            if s.display_status in ('running', 'submitted'):
+                count['active'] = count.get('active', 0) + 1
+            continue  # left out by --only, or still running elsewhere
         count[s.state] = count.get(s.state, 0) + 1
     out.write('study {}: {} runs ({} configurations x {} seeds): {} done (skipped), {} to '
               'resume, {} to start{}\n'.format(
@@ -100,8 +104,10 @@ def _describe_plan(study, states, todo, out):
                   len({s.spec.seed for s in states}), count.get(S.DONE, 0),
                   count.get(S.RESUMABLE, 0),
                   count.get(S.PENDING, 0) + count.get(S.RESTART, 0),
-                  ', {} diverged (not rerun; --restart CONFIG reruns it)'.format(
-                      count[S.DIVERGED]) if count.get(S.DIVERGED) else ''))
+                  ''.join([', {} diverged (not rerun; --restart CONFIG reruns it)'.format(
+                      count[S.DIVERGED]) if count.get(S.DIVERGED) else '',
+                      ', {} still queued or running on Slurm (left alone)'.format(
+                          count['active']) if count.get('active') else ''])))
     out.flush()
 
 
@@ -115,8 +121,8 @@ def run_study(path, results='results', backend='local', jobs=1, gpus=None, retri
     os.makedirs(study_dir, exist_ok=True)
     lock = _lock(study_dir)
     try:
-        atomic_write_text(os.path.join(study_dir, 'study.yaml'), study.text)
         states, todo = plan(study, study_dir, restart, only)
+        atomic_write_text(os.path.join(study_dir, 'study.yaml'), study.text)
         _describe_plan(study, states, todo, out)
 
         def write_table():

@@ -43,16 +43,26 @@ def add_slurm_flags(parser):
                    help='submit and return; follow it with study.py status')
 
 
+_SQUEUE_CACHE = {'time': 0.0, 'ids': frozenset()}
+_SQUEUE_TTL_S = 2.0
+
+
+def _queued_job_ids():
+    """Every job id Slurm still has, array tasks one per line (one squeue call per 2 s)."""
+    if time.time() - _SQUEUE_CACHE['time'] > _SQUEUE_TTL_S:
+        try:
+            out = subprocess.run(['squeue', '-h', '-r', '-o', '%i'], capture_output=True,
+                                 text=True, timeout=30)
+            ids = frozenset(out.stdout.split()) if out.returncode == 0 else frozenset()
+        except (OSError, subprocess.TimeoutExpired):
+            ids = frozenset()
+        _SQUEUE_CACHE.update(time=time.time(), ids=ids)
+    return _SQUEUE_CACHE['ids']
+
+
 def job_active(job_id):
     """Whether Slurm still has the job (pending, running, requeued)."""
-    if not job_id:
-        return False
-    try:
-        out = subprocess.run(['squeue', '-h', '-j', str(job_id), '-o', '%T'],
-                             capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and bool(out.stdout.strip())
+    return bool(job_id) and str(job_id) in _queued_job_ids()
 
 
 def _ignore_usr2():
