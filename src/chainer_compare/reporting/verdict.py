@@ -42,14 +42,21 @@ def _sample_sizes(pair):
     return '{} and {} seeds'.format(pair.a.n, pair.b.n)
 
 
-def exact_test_caveat(pair):
-    """The sentence saying the exact test cannot reach 0.05 with these n, or ''."""
+def exact_test_caveat(pair, verdict_given=False):
+    """The sentence saying the exact test cannot reach 0.05 with these n, or ''.
+
+    After a better/worse verdict it says what the verdict then rests on; otherwise
+    it says why no test at these n could have confirmed a difference.
+    """
     smallest = pair.smallest_exact_p
     if smallest is None or smallest < ALPHA:
         return ''
-    return ('the exact {} test cannot go below p = {:.2g} with {}, so it cannot confirm '
-            'anything at 0.05: run more seeds'.format(pair.exact_test, smallest,
-                                                      _sample_sizes(pair)))
+    limit = 'the exact {} test cannot go below p = {:.2g} with {}'.format(
+        pair.exact_test, smallest, _sample_sizes(pair))
+    if verdict_given:
+        return ('{}, so this verdict rests on the t-test\'s normality assumption: run more '
+                'seeds to confirm it without one'.format(limit))
+    return '{}, so it cannot confirm anything at 0.05: run more seeds'.format(limit)
 
 
 def numbers_text(pair):
@@ -78,7 +85,8 @@ def verdict(pair):
     if pair.holm_p is not None and pair.holm_p < ALPHA and (high < 0 or low > 0):
         kind = 'better' if d['mean_difference'] < 0 else 'worse'
         text = '{} ({})'.format(kind, numbers_text(pair))
-        return kind, text + ('; but ' + caveat if caveat else '')
+        caveat = exact_test_caveat(pair, verdict_given=True)
+        return kind, text + ('; ' + caveat if caveat else '')
     kind = 'no detectable difference'
     if d['mean_difference'] == 0 and low == high == 0:
         return kind, kind + ': identical results on every run (zero spread)'

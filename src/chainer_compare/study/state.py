@@ -94,8 +94,10 @@ class RunState(object):
             return self.state
         if last in ('running', 'submitted') and _alive(self.record):
             return last
-        if last in ('failed', 'interrupted', 'running', 'submitted'):
-            return 'failed' if last in ('failed', 'running') else last
+        if last in ('running', 'submitted'):  # its process or job ended without a word
+            return 'interrupted' if self.state == RESUMABLE else 'failed'
+        if last in ('failed', 'interrupted'):
+            return last
         return 'pending' if self.state in (PENDING, RESTART) else 'interrupted'
 
     def row(self):
