@@ -23,6 +23,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_RESULTS = 'bench/results.csv'
 GPU_RESULTS = 'bench/results-gpu.csv'
+FASHION_STUDY = 'docs/results/fashion-mnist-study.json'  # python src/study.py export
+ZALANDO_2CONV_BN = 93.4  # published test accuracy (%), Zalando's Fashion-MNIST benchmark
 MODELS = (('cnn', '`cnn`'), ('cnnbn', '`cnnbn`'), ('vgg', '`vgg`'),
           ('residual', 'ResNet-20'))  # bench/run_bench.py's res_depth 3
 
@@ -135,13 +137,42 @@ def data_table(cpu):
         '', 'From ' + source_line(cpu)])
 
 
+def fashion_mnist_study(root=ROOT):
+    """README table: the full-budget Fashion-MNIST study's runs beside Zalando's figure."""
+    with open(os.path.join(root, FASHION_STUDY)) as f:
+        study = json.load(f)
+    prov = study['provenance']
+    lines = ['| run | epochs | best (validation) epoch | validation error | test error at best '
+             '| test accuracy at best | wall time | images/s (training) |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|']
+    for run in study['runs']:
+        s = run['summary'] or {}
+        if s.get('status') != 'finished':
+            lines.append('| `{}` | {} so far | | | | | | |'.format(
+                run['run'], len(run['curve'])))
+            continue
+        lines.append('| `{}` | {} | {} | {:.2f} % | {:.2f} % | **{:.2f} %** (Zalando 2 conv + '
+                     'pooling + BN: {} %) | {:.0f} min | {:.0f} |'.format(
+                         run['run'], s['epochs'], s['best_epoch'],
+                         100 * s['best_validation_error'], 100 * s['test_error_at_best'],
+                         100 - 100 * s['test_error_at_best'], ZALANDO_2CONV_BN,
+                         s['wall_time_s'] / 60, s['images_per_s']))
+    commit = prov['commit'] if isinstance(prov['commit'], str) else ', '.join(prov['commit'])
+    lines += ['', 'From `{}`: `{}`, run {} … {}, commit {}, {} ({}).'.format(
+        FASHION_STUDY, prov['command'], study['runs'][0]['start_time'][:16],
+        (study['runs'][-1]['end_time'] or 'unfinished')[:16], commit[:7],
+        ', '.join(prov['machine']['hosts']), ', '.join(prov['machine']['devices']))]
+    return '\n'.join(lines)
+
+
 def tables(root=ROOT):
     """{(document, table name): generated Markdown}."""
     cpu, gpu = load_results(CPU_RESULTS, root), load_results(GPU_RESULTS, root)
     return {('README.md', 'speed'): readme_speed(cpu, gpu),
             ('docs/speed.md', 'speed-cpu'): speed_cpu(cpu),
             ('docs/speed.md', 'speed-gpu'): speed_gpu(gpu),
-            ('docs/data.md', 'data-stage'): data_table(cpu)}
+            ('docs/data.md', 'data-stage'): data_table(cpu),
+            ('README.md', 'fashion-mnist'): fashion_mnist_study(root)}
 
 
 def replace_table(text, name, content, document):

@@ -46,6 +46,7 @@ def test_a_changed_figure_is_caught(tmp_path):
         shutil.copy(os.path.join(ROOT, relative), tmp_path / relative)
     shutil.copytree(os.path.join(ROOT, 'bench'), tmp_path / 'bench',
                     ignore=shutil.ignore_patterns('*.py', '__pycache__'))
+    shutil.copytree(os.path.join(ROOT, 'docs', 'results'), tmp_path / 'docs' / 'results')
     csv_path = tmp_path / 'bench' / 'results.csv'
     csv_path.write_text(csv_path.read_text().replace('train,cnn,fast,128,183.8329',
                                                      'train,cnn,fast,128,283.8329'))
