@@ -105,6 +105,19 @@ def replace_section(readme_text, body, readme_path):
     return head + START + '\n' + body + END + tail
 
 
+def runs_commit(document, directory):
+    """The code commit the runs recorded in their metadata.json (one, or None if they differ)."""
+    commits = set()
+    for config in document['configurations']:
+        for run in config['all_runs']:
+            try:
+                with open(os.path.join(directory, run['run'], 'metadata.json')) as f:
+                    commits.add(json.load(f).get('git_commit'))
+            except (OSError, ValueError, KeyError):
+                commits.add(None)
+    return commits.pop() if len(commits) == 1 else None
+
+
 def git_commit(root):
     try:
         return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True,
@@ -124,7 +137,8 @@ def build_record(document, directory, date, command, wall_time_s, root):
         wall_time_s = sum(times) if times and None not in times else None
         wall_source = 'sum of the training runs' if wall_time_s is not None else None
     return {'date': date, 'command': command, 'source': directory,
-            'git_commit': git_commit(root), 'wall_time_s': wall_time_s,
+            'git_commit': runs_commit(document, directory) or git_commit(root),
+            'wall_time_s': wall_time_s,
             'wall_time_source': wall_source,
             'machine': {'platform': platform.platform(terse=True),
                         'processor': platform.processor() or platform.machine(),
