@@ -92,7 +92,7 @@ class RunState(object):
         last = self.record.get('status')
         if self.state in (DONE, DIVERGED, CHANGED):
             return self.state
-        if last in ('running', 'submitted') and _alive(self.record):
+        if last in ('running', 'submitted') and _alive(self.record, self.spec.name):
             return last
         if last in ('running', 'submitted'):  # its process or job ended without a word
             return 'interrupted' if self.state == RESUMABLE else 'failed'
@@ -136,7 +136,7 @@ class RunState(object):
             atomic_write_text(os.path.join(self.run_dir, TAIL_FILE), ''.join(self.output_tail()))
 
 
-def _alive(record):
+def _alive(record, run_name):
     """Whether the process or Slurm job of a record still runs (best effort)."""
     if record.get('backend') == 'slurm':
         from chainer_compare.study import slurm
@@ -144,7 +144,14 @@ def _alive(record):
     pid = record.get('pid')
     if not pid or record.get('host') != os.uname().nodename:
         return False
-    try:
+    if os.path.isdir('/proc/self'):
+        # A zombie (dead, not yet reaped) has an empty command line, a reused PID another.
+        try:
+            with open('/proc/{}/cmdline'.format(pid), 'rb') as f:
+                return run_name.encode() in f.read()
+        except OSError:
+            return False
+    try:  # no /proc: ask the kernel
         os.kill(pid, 0)
     except OSError:
         return False
