@@ -65,6 +65,15 @@ class Attempt(object):
         self.taken = taken
         self.log_file = log_file
         self.started = started
+        self.stopped = False  # SIGTERM sent (the study is stopping)
+
+    def stop(self):
+        if not self.stopped:
+            self.stopped = True
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def _start(run_state, study_dir, slots, taken, announce):
@@ -90,7 +99,7 @@ def _start(run_state, study_dir, slots, taken, announce):
     return Attempt(run_state, proc, taken, log_file, time.time())
 
 
-def _finish(attempt, exit_code, stopping, study, study_dir):
+def _finish(attempt, exit_code, stopping, study_dir):
     attempt.log_file.close()
     old = attempt.run_state
     status = launch.outcome(exit_code, stopping)
@@ -121,7 +130,7 @@ def run_local(study, study_dir, todo, jobs, gpus, retries, write_table, out):
                               signal.Signals(signum).name))
         stop['signal'] = signum
         for a in running:
-            _signal(a.proc, signal.SIGTERM)
+            a.stop()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -135,13 +144,14 @@ def run_local(study, study_dir, todo, jobs, gpus, retries, write_table, out):
                 running.append(_start(run_state, study_dir, slots, taken, display.event))
                 write_table()
             for attempt in list(running):
+                if stop['signal'] is not None:
+                    attempt.stop()  # also one started just as the signal came
                 code = attempt.proc.poll()
                 if code is None:
                     continue
                 running.remove(attempt)
                 slots.give(attempt.taken)
-                fresh, status = _finish(attempt, code, stop['signal'] is not None,
-                                        study, study_dir)
+                fresh, status = _finish(attempt, code, stop['signal'] is not None, study_dir)
                 results[fresh.spec.name] = status
                 display.finished(fresh, status, code)
                 if status == 'failed' and tries[fresh.spec.name] <= retries and \
@@ -158,9 +168,3 @@ def run_local(study, study_dir, todo, jobs, gpus, retries, write_table, out):
         display.close()
     return results, stop['signal']
 
-
-def _signal(proc, signum):
-    try:
-        os.kill(proc.pid, signum)
-    except ProcessLookupError:
-        pass
