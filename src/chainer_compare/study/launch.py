@@ -7,6 +7,7 @@ run directory.  Runs of ``ranks: N`` start under ``mpiexec -n N``.
 import os
 import shutil
 import sys
+import time
 
 from chainer_compare.errors import UserError
 from chainer_compare.study import state as state_module
@@ -76,3 +77,34 @@ def outcome(exit_code, stopped_by_us):
     if stopped_by_us and exit_code in (130, 143, -2, -15):
         return 'interrupted'
     return 'failed'
+
+
+def begin_attempt(run_state, mode, argv, where='', **record):
+    """Record the attempt as running and open its output log (header appended).
+
+    Returns the open log file for the child's stdout/stderr; ``where`` follows
+    "attempt" in the header (e.g. " in Slurm job 7_0 on node1").
+    """
+    run_state.update_record(status='running', start=state_module.now(), end=None,
+                            exit_code=None, wall_time_s=None, mode=mode,
+                            attempts=run_state.record.get('attempts', 0) + 1, **record)
+    os.makedirs(os.path.dirname(run_state.log_path), exist_ok=True)
+    log = open(run_state.log_path, 'a')
+    log.write('\n=== {} {} attempt{}: {}\n'.format(state_module.now(), mode, where,
+                                                   ' '.join(argv)))
+    log.flush()
+    return log
+
+
+def end_attempt(run_state, exit_code, started, stopped_by_us):
+    """Record how an attempt ended; (the run as its files now say, the record status)."""
+    status = outcome(exit_code, stopped_by_us)
+    fresh = state_module.RunState(run_state.spec, run_state.study_dir)
+    fresh.record = run_state.record
+    if status == 'done' and fresh.state != state_module.DONE:
+        status = 'failed'  # exit 0 without a finished summary.json
+    fresh.update_record(status=status, exit_code=exit_code, end=state_module.now(),
+                        wall_time_s=round(time.time() - started, 1))
+    if status in ('failed', 'diverged'):
+        fresh.keep_tail()
+    return fresh, status

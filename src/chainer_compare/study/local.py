@@ -15,7 +15,6 @@ import subprocess
 import time
 
 from chainer_compare.study import launch, progress
-from chainer_compare.study import state as state_module
 
 _PR_SET_PDEATHSIG = 1
 
@@ -81,37 +80,17 @@ def _start(run_state, study_dir, slots, taken, announce):
     gpu_flag = 0 if slots.gpus else -1
     argv = launch.train_argv(run_state, study_dir, gpu_flag, mode)
     env = launch.train_env(slots.threads, taken if slots.gpus else None)
-    os.makedirs(os.path.dirname(run_state.log_path), exist_ok=True)
-    log_file = open(run_state.log_path, 'a')
-    log_file.write('\n=== {} {} attempt: {}\n'.format(state_module.now(), mode, ' '.join(argv)))
-    log_file.flush()
+    started = time.time()
+    log_file = launch.begin_attempt(run_state, mode, argv, backend='local',
+                                    host=os.uname().nodename, device=slots.describe(taken))
     proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True, preexec_fn=_die_with_parent)
-    attempts = run_state.record.get('attempts', 0) + 1
-    run_state.update_record(status='running', backend='local', job_id=str(proc.pid),
-                            pid=proc.pid, host=os.uname().nodename, start=state_module.now(),
-                            end=None, exit_code=None, wall_time_s=None, attempts=attempts,
-                            mode=mode, device=slots.describe(taken))
+    run_state.update_record(job_id=str(proc.pid), pid=proc.pid)
     announce('start {} ({}{}) on {}'.format(run_state.spec.name, mode,
                                             ' from epoch {}'.format(run_state.epoch)
                                             if mode == 'resume' else '',
                                             slots.describe(taken)))
-    return Attempt(run_state, proc, taken, log_file, time.time())
-
-
-def _finish(attempt, exit_code, stopping, study_dir):
-    attempt.log_file.close()
-    old = attempt.run_state
-    status = launch.outcome(exit_code, stopping)
-    fresh = state_module.RunState(old.spec, study_dir)  # what the files say now
-    fresh.record = old.record
-    if status == 'done' and fresh.state != state_module.DONE:
-        status = 'failed'  # exit 0 without a finished summary.json
-    fresh.update_record(status=status, exit_code=exit_code, end=state_module.now(),
-                        wall_time_s=round(time.time() - attempt.started, 1))
-    if status in ('failed', 'diverged'):
-        fresh.keep_tail()
-    return fresh, status
+    return Attempt(run_state, proc, taken, log_file, started)
 
 
 def run_local(study, study_dir, todo, jobs, gpus, retries, write_table, out):
@@ -151,7 +130,9 @@ def run_local(study, study_dir, todo, jobs, gpus, retries, write_table, out):
                     continue
                 running.remove(attempt)
                 slots.give(attempt.taken)
-                fresh, status = _finish(attempt, code, stop['signal'] is not None, study_dir)
+                attempt.log_file.close()
+                fresh, status = launch.end_attempt(attempt.run_state, code, attempt.started,
+                                                   stop['signal'] is not None)
                 results[fresh.spec.name] = status
                 display.finished(fresh, status, code)
                 if status == 'failed' and tries[fresh.spec.name] <= retries and \

@@ -6,30 +6,16 @@ Events (a run started, finished, failed) always get a line of their own.
 The ETA assumes every epoch left costs what the epochs logged so far by the
 runs of this invocation cost on average, spread over the concurrent slots.
 """
-import json
-import os
 import sys
 import time
+
+from chainer_compare.study.state import last_log_entry
 
 _PLAIN_EVERY_S = 30
 
 
-def _last_log_entry(run_state):
-    try:
-        with open(os.path.join(run_state.run_dir, 'log')) as f:
-            log = json.load(f)
-        return max(log, key=lambda e: e.get('epoch', 0)) if log else {}
-    except (OSError, ValueError, AttributeError, TypeError):
-        return {}
-
-
-def epochs_done(run_state):
-    return _last_log_entry(run_state).get('epoch', 0)
-
-
-def seconds_per_epoch(run_state):
+def seconds_per_epoch(entry):
     """Training + evaluation seconds per epoch so far (Chainer's elapsed_time survives resumes)."""
-    entry = _last_log_entry(run_state)
     epoch, elapsed = entry.get('epoch'), entry.get('elapsed_time')
     return elapsed / epoch if epoch and elapsed else None
 
@@ -71,7 +57,7 @@ class Progress(object):
         wall = run_state.record.get('wall_time_s') or 0
         if status == 'done':
             self.done += 1
-            per_epoch = seconds_per_epoch(run_state)
+            per_epoch = seconds_per_epoch(last_log_entry(run_state.run_dir))
             if per_epoch:
                 self.epoch_seconds[run_state.spec.name] = per_epoch
             err = summary.get('test_error_at_best')
@@ -88,26 +74,29 @@ class Progress(object):
                 status.upper(), run_state.spec.name, exit_code, run_state.failure_line(),
                 run_state.log_path))
 
-    def _eta(self, running, queued):
+    def _eta(self, running, logged, queued):
         for s in running:
-            per_epoch = seconds_per_epoch(s)
+            per_epoch = seconds_per_epoch(logged[s.spec.name])
             if per_epoch:
                 self.epoch_seconds[s.spec.name] = per_epoch
         if not self.epoch_seconds:
             return 'ETA after the first epoch'
         per_epoch = sum(self.epoch_seconds.values()) / len(self.epoch_seconds)
-        left = sum(self.epochs[s.spec.name] - epochs_done(s) for s in running)
+        left = sum(self.epochs[s.spec.name] - logged[s.spec.name].get('epoch', 0)
+                   for s in running)
         left += sum(self.epochs.values()) / max(1, len(self.epochs)) * queued
         slots = max(1, min(self.parallel, len(running) + queued))
         return 'ETA {}'.format(_duration(per_epoch * left / slots))
 
     def draw(self, running, queued):
+        logged = {s.spec.name: last_log_entry(s.run_dir) for s in running}  # one read a run
         parts = ['{}/{} done'.format(self.done, self.total), '{} running'.format(len(running)),
                  '{} failed'.format(self.failed), '{} left'.format(queued)]
-        now = ', '.join('{} epoch {}/{}'.format(s.spec.name, min(epochs_done(s) + 1,
-                                                                 self.epochs[s.spec.name]),
-                                                self.epochs[s.spec.name]) for s in running)
-        line = '{} | {} | {}'.format(', '.join(parts), now or 'idle', self._eta(running, queued))
+        now = ', '.join('{} epoch {}/{}'.format(
+            s.spec.name, min(logged[s.spec.name].get('epoch', 0) + 1, self.epochs[s.spec.name]),
+            self.epochs[s.spec.name]) for s in running)
+        line = '{} | {} | {}'.format(', '.join(parts), now or 'idle',
+                                     self._eta(running, logged, queued))
         line += ' | {} elapsed'.format(_duration(time.time() - self.start))
         if self.tty:
             self._clear()

@@ -90,29 +90,16 @@ class SlurmRun(object):
         mode = launch.prepare(run_state)
         argv = launch.train_argv(run_state, self.study_dir, self.gpu_flag, mode)
         started = time.time()
-        run_state.update_record(status='running', backend='slurm', job_id=str(job.job_id),
-                                host=job.hostname, start=S.now(), end=None, exit_code=None,
-                                attempts=run_state.record.get('attempts', 0) + 1, mode=mode,
-                                pid=None, wall_time_s=None)
-        os.makedirs(os.path.dirname(run_state.log_path), exist_ok=True)
-        with open(run_state.log_path, 'a') as log:
-            log.write('\n=== {} {} attempt in Slurm job {} on {}: {}\n'.format(
-                S.now(), mode, job.job_id, job.hostname, ' '.join(argv)))
-            log.flush()
+        with launch.begin_attempt(run_state, mode, argv, where=' in Slurm job {} on {}'.format(
+                job.job_id, job.hostname), backend='slurm', job_id=str(job.job_id),
+                host=job.hostname, pid=None) as log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                           env=launch.train_env(self.threads),
                                           preexec_fn=_ignore_usr2)
             code = self._proc.wait()
         # Under Slurm a signal reaches train.py from scancel or the scheduler.
-        status = launch.outcome(code, stopped_by_us=True)
-        fresh = S.RunState(self.spec, self.study_dir)
-        fresh.record = run_state.record
-        if status == 'done' and fresh.state != S.DONE:
-            status = 'failed'
-        fresh.update_record(status=status, exit_code=code, end=S.now(),
-                            wall_time_s=round(time.time() - started, 1))
+        fresh, status = launch.end_attempt(run_state, code, started, stopped_by_us=True)
         if status in ('failed', 'diverged'):
-            fresh.keep_tail()
             raise RuntimeError('{} {} (exit {}); output: {}'.format(
                 self.spec.name, status, code, run_state.log_path))
         return status

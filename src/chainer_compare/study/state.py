@@ -47,11 +47,19 @@ def write_json(path, obj):
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + '\n')
 
 
+def last_log_entry(run_dir):
+    """The latest epoch's entry of a run's Chainer ``log`` ({} before the first epoch ends)."""
+    log = read_json_or_none(os.path.join(run_dir, 'log'))
+    entries = [e for e in log if isinstance(e, dict)] if isinstance(log, list) else []
+    return max(entries, key=lambda e: e.get('epoch', 0), default={})
+
+
 class RunState(object):
     """What the files say of one run: ``state`` plus the details behind it."""
 
     def __init__(self, spec, study_dir):
         self.spec = spec
+        self.study_dir = study_dir
         self.run_dir = os.path.join(study_dir, spec.name)
         self.record_path = os.path.join(study_dir, 'records', spec.name + '.json')
         self.log_path = os.path.join(study_dir, 'logs', spec.name + '.out')
@@ -73,9 +81,7 @@ class RunState(object):
             if key != 'iter' and old.get(key) != new.get(key):
                 self.differs = (key, old.get(key, '(absent)'), new.get(key, '(absent)'))
                 return CHANGED
-        log = read_json_or_none(os.path.join(self.run_dir, 'log'))
-        self.epoch = max((e.get('epoch', 0) for e in log), default=0) if isinstance(
-            log, list) else 0
+        self.epoch = last_log_entry(self.run_dir).get('epoch', 0)
         self.summary = read_json_or_none(os.path.join(self.run_dir, 'summary.json'))
         status = (self.summary or {}).get('status')
         if status == 'finished' and (self.summary.get('epochs') or 0) >= self.epochs:
