@@ -198,7 +198,7 @@ def write_outputs(args, env, rows, elapsed):
 def provenance(csv_name, env):
     """The sidecar every results file has (scripts/update_docs.py builds the docs'
     tables from the CSV and cites this): command, date, commit, machine."""
-    from chainer_compare.training.metadata import git_commit
+    from chainer_compare.provenance import git_commit
     commit, dirty = git_commit()
     machine = '{}, {} CPUs'.format(env['device'], env['cpus'])
     if env.get('gpu'):

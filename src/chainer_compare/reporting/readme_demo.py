@@ -14,10 +14,10 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 
 from chainer_compare.errors import ArgumentParser, UserError, run_cli
+from chainer_compare.provenance import git_commit
 from chainer_compare.safeio import atomic_write, atomic_write_text
 
 START, END = '<!-- demo:start -->', '<!-- demo:end -->'
@@ -118,14 +118,6 @@ def runs_commit(document, directory):
     return commits.pop() if len(commits) == 1 else None
 
 
-def git_commit(root):
-    try:
-        return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def build_record(document, directory, date, command, wall_time_s, root):
     table = [{'configuration': c['configuration'], 'test_error': _cell(c),
               'verdict': c['verdict_vs_baseline'], 'n': c['n'], 'mean_pct': c['mean_pct'],
@@ -137,7 +129,7 @@ def build_record(document, directory, date, command, wall_time_s, root):
         wall_time_s = sum(times) if times and None not in times else None
         wall_source = 'sum of the training runs' if wall_time_s is not None else None
     return {'date': date, 'command': command, 'source': directory,
-            'git_commit': runs_commit(document, directory) or git_commit(root),
+            'git_commit': runs_commit(document, directory) or git_commit(root)[0],
             'wall_time_s': wall_time_s,
             'wall_time_source': wall_source,
             'machine': {'platform': platform.platform(terse=True),

@@ -8,31 +8,17 @@ import hashlib
 import os
 import platform
 import socket
-import subprocess
 import sys
 
 import chainer
 import numpy
 
 from chainer_compare import device as device_module
+from chainer_compare.provenance import git_commit
 
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
-
-
-def git_commit():
-    """(commit, dirty) of the source tree this package runs from, or (None, None)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=here, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
-                                cwd=here, capture_output=True, text=True, timeout=10,
-                                check=True).stdout
-        return commit, bool(status.strip())
-    except (OSError, subprocess.SubprocessError):
-        return None, None
 
 
 def manifest_sha256(directory):
