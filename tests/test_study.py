@@ -76,6 +76,15 @@ BAD_STUDIES = {
 }
 
 
+def test_unwritable_results_directory_is_one_line(workdir):
+    blocker = workdir / 'not_a_dir'
+    blocker.write_text('a file where a directory should be')
+    path = write_study(workdir, name='nowhere')
+    proc = run_study(workdir, 'run', path, '--results', blocker / 'results')
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert '--results' in proc.stderr and 'not_a_dir' in proc.stderr
+
+
 @pytest.mark.parametrize('case', sorted(BAD_STUDIES))
 def test_bad_study_file_is_one_line_and_starts_nothing(workdir, case):
     body, expected = BAD_STUDIES[case]
@@ -139,6 +148,10 @@ def test_study_runs_then_skips_then_refuses_changed_flags(workdir):
     run = next(r for r in document['runs'] if r['run'] == 'keras_s1')
     assert run['summary']['status'] == 'finished' and len(run['curve']) == 3
     assert 'test/main/error' in run['curve'][-1] and run['status'] == 'done'
+    (workdir / 'a_file').write_text('not a directory')
+    refused = run_study(workdir, 'export', study_dir, workdir / 'a_file' / 'export.json')
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert 'a_file' in refused.stderr and 'cannot write there' in refused.stderr
 
 
 def test_failed_run_does_not_stop_the_others_and_is_retried(workdir):

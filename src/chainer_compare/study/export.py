@@ -63,6 +63,5 @@ def export_study(study_dir, out_path, command=None):
         },
         'runs': runs,
     }
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     atomic_write_text(out_path, json.dumps(document, indent=1, sort_keys=True) + '\n')
     return document

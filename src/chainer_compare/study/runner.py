@@ -118,7 +118,11 @@ def run_study(path, results='results', backend='local', jobs=1, gpus=None, retri
     study = load_study(path)
     _check_datasets(study)
     study_dir = study.directory(results)
-    os.makedirs(study_dir, exist_ok=True)
+    try:
+        os.makedirs(study_dir, exist_ok=True)
+    except OSError as e:
+        raise UserError('--results {}: cannot create {} ({}); choose a writable directory'
+                        .format(results, study_dir, e.strerror))
     lock = _lock(study_dir)
     try:
         states, todo = plan(study, study_dir, restart, only)
