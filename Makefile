@@ -8,9 +8,10 @@ STAMP  := $(VENV)/.installed
 # build it (and only it) without isolation against setuptools<82.
 CHAINER_BUILD := "setuptools<82" wheel
 # Debian packages the tests and demo use: MPI for ChainerMN, the real
-# Fashion-MNIST data, Chromium to render the HTML report, and Slurm (+ munge,
-# its authentication) for the cluster-launch tests.
-APT_PACKAGES := openmpi-bin libopenmpi-dev dataset-fashion-mnist chromium slurm-wlm munge
+# Fashion-MNIST data, Chromium to render the HTML report, Slurm (+ munge,
+# its authentication) for the cluster-launch tests, and a C compiler for the
+# fast CPU kernels (compiled on first use; without one the NumPy path runs).
+APT_PACKAGES := openmpi-bin libopenmpi-dev dataset-fashion-mnist chromium slurm-wlm munge gcc
 # PyTorch for the twin-model test and make bench (setuptools kept <82 for Chainer).
 TORCH_PIN := torch==2.13.0
 TORCH_REQ := "$(TORCH_PIN)" "setuptools>=77.0.3,<82"

@@ -1,7 +1,7 @@
 """Components the suite needs beyond pip's test extra, and what happens without one.
 
 Each component (MPI, Chromium, Debian's Fashion-MNIST, the PyTorch twin's torch,
-Slurm) is a named check in :data:`COMPONENTS`.  A test that needs one is marked
+Slurm, the C compiler behind the fast-CPU kernels) is a named check in :data:`COMPONENTS`.  A test that needs one is marked
 ``@pytest.mark.requires('mpi')``.  Locally a missing component skips its tests
 and says why (``pytest -ra``).  In CI (``CI=true``, as ``.ci/run`` sets it) a
 skip would hide an untested area behind a green run, so the test fails instead
@@ -68,9 +68,18 @@ def _slurm():
     return None
 
 
+def _kernels():
+    from chainer_compare.fastcpu import _native
+    if _native.library() is not None:
+        return None
+    return 'the compiled fast-CPU kernels are unavailable: {} (apt-get install gcc; ' \
+        'make sysdeps)'.format(_native.unavailable_reason() or
+                               '{}=0 is set'.format(_native.ENV_SWITCH))
+
+
 COMPONENTS = collections.OrderedDict([
     ('mpi', _mpi), ('chromium', _chromium), ('fashion-mnist', _fashion_mnist),
-    ('torch', _torch), ('slurm', _slurm)])
+    ('torch', _torch), ('slurm', _slurm), ('kernels', _kernels)])
 
 
 def in_ci():

@@ -58,7 +58,7 @@ AVG_POOL_CASES = [
 
 @pytest.mark.parametrize('case', CONV_CASES, ids=ids(CONV_CASES))
 @pytest.mark.parametrize('with_bias', [True, False], ids=['bias', 'nobias'])
-def test_convolution_matches_chainer(case, with_bias):
+def test_convolution_matches_chainer(case, with_bias, fastcpu_backend):
     _, c_in, c_out, size, ksize, stride, pad = case
     x, W, b = conv_arrays(c_in, c_out, size, ksize, numpy.float32)
     arrays = (x, W, b) if with_bias else (x, W)
@@ -81,7 +81,7 @@ def test_convolution_gradient_check(case):
 
 
 @pytest.mark.parametrize('c_out', [8, 64])
-def test_convolution_accepts_any_input_layout(c_out):
+def test_convolution_accepts_any_input_layout(c_out, fastcpu_backend):
     x, W, b = conv_arrays(4, c_out, 9, 3, numpy.float32)
     expected = F.convolution_2d(x, W, b, pad=1).array
     channels_last = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
@@ -89,7 +89,7 @@ def test_convolution_accepts_any_input_layout(c_out):
     for variant in (x, channels_last, strided):
         y = fastcpu.convolution_2d(variant, W, b, pad=1).array
         assert_close(y, expected)
-        if c_out > fast_conv.NCHW_OUTPUT_MAX_CHANNELS:
+        if c_out > fast_conv.NCHW_OUTPUT_MAX_CHANNELS or fastcpu_backend == 'kernels':
             # NHWC memory behind an NCHW view: the next fast layer needs no conversion.
             assert y.transpose(0, 2, 3, 1).flags.c_contiguous
         else:
@@ -99,7 +99,8 @@ def test_convolution_accepts_any_input_layout(c_out):
 def test_scratch_buffers_are_reused_not_leaked():
     x, W, b = conv_arrays(64, 64, 16, 5, numpy.float32, n=8)
     _workspace.clear()
-    with chainer.no_backprop_mode():  # patches go straight back to the pool
+    # The im2col + GEMM path; patches go straight back to the pool.
+    with chainer.no_backprop_mode(), chainer.using_config('fast_cpu_kernels', False):
         first = fastcpu.convolution_2d(x, W, b, pad=2).array
         idle = _workspace.idle_bytes()
         for _ in range(3):
@@ -110,8 +111,8 @@ def test_scratch_buffers_are_reused_not_leaked():
     assert _workspace.idle_bytes() == 0
 
 
-def test_convolution_without_input_gradient_skips_it():
-    x, W, b = conv_arrays(3, 4, 8, 3, numpy.float32)
+def test_convolution_without_input_gradient_skips_it(fastcpu_backend):
+    x, W, b = conv_arrays(3, 16, 8, 3, numpy.float32)
     x_var = chainer.Variable(x, requires_grad=False)
     W_var, b_var = chainer.Variable(W), chainer.Variable(b)
     y = fastcpu.convolution_2d(x_var, W_var, b_var, pad=1)
@@ -129,8 +130,8 @@ def test_convolution_rebuilds_patches_when_not_kept(monkeypatch):
                          lambda *v: F.convolution_2d(*v, pad=1), (x, W, b))
 
 
-def test_convolution_backward_twice_gives_same_gradient():
-    x, W, b = conv_arrays(3, 4, 8, 3, numpy.float32)
+def test_convolution_backward_twice_gives_same_gradient(fastcpu_backend):
+    x, W, b = conv_arrays(16, 32, 8, 3, numpy.float32)
     W_var = chainer.Variable(W)
     y = F.sum(fastcpu.convolution_2d(x, W_var, b, pad=1) ** 2)
     y.backward()
@@ -150,11 +151,16 @@ def test_convolution_bad_shapes_are_a_clear_error():
 
 # --- pooling --------------------------------------------------------------
 
+@pytest.mark.parametrize('channels', [5, 16, 'channels-last-16'])
 @pytest.mark.parametrize('case', MAX_POOL_CASES, ids=ids(MAX_POOL_CASES))
-def test_max_pooling_matches_chainer(case):
+def test_max_pooling_matches_chainer(case, channels, fastcpu_backend):
     _, size, ksize, stride, pad, cover_all = case
-    x = numpy.random.RandomState(0).standard_normal((2, 5, size, size)).astype(numpy.float32)
+    c = 16 if channels != 5 else 5  # the kernels need a multiple of 8 channels
+    x = numpy.random.RandomState(0).standard_normal((2, c, size, size)).astype(numpy.float32)
     x[0, 0, :3, :3] = 1.0  # ties: the first maximum in the window gets the gradient
+    x[1, 3, :, :] = -2.0  # ties everywhere in one channel
+    if channels == 'channels-last-16':
+        x = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     compare_with_chainer(
         lambda v: fastcpu.max_pooling_2d(v, ksize, stride, pad, cover_all=cover_all),
         lambda v: F.max_pooling_2d(v, ksize, stride, pad, cover_all=cover_all), (x,))

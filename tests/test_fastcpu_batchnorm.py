@@ -12,7 +12,7 @@ import pytest
 from chainer import gradient_check
 
 from chainer_compare import fastcpu
-from chainer_compare.fastcpu import batchnorm
+from chainer_compare.fastcpu import _bn_kernels, batchnorm
 from chainer_compare.models import ops
 from fastcpu_support import assert_close, compare_with_chainer
 
@@ -52,9 +52,11 @@ def params(c, dtype, seed=1):
     return (rng.uniform(0.5, 1.5, c).astype(dtype), rng.standard_normal(c).astype(dtype))
 
 
+@pytest.mark.parametrize('relu', [False, True], ids=['bn', 'bn+relu'])
 @pytest.mark.parametrize('layout', LAYOUTS)
 @pytest.mark.parametrize('case', CASES, ids=[c[0] for c in CASES])
-def test_matches_chainer_outputs_gradients_and_running_statistics(case, layout):
+def test_matches_chainer_outputs_gradients_and_running_statistics(case, layout, relu,
+                                                                  fastcpu_backend):
     _, n, c, h, w = case
     x = in_layout(layout, (n, c, h, w), numpy.float32)
     gamma, beta = params(c, numpy.float32)
@@ -64,16 +66,18 @@ def test_matches_chainer_outputs_gradients_and_running_statistics(case, layout):
         stats[name] = (numpy.full(c, 0.5, numpy.float32), numpy.full(c, 2.0, numpy.float32))
     compare_with_chainer(
         lambda *v: fastcpu.batch_normalization(*v, eps=2e-5, running_mean=stats['fast'][0],
-                                               running_var=stats['fast'][1], decay=0.9),
-        lambda *v: F.batch_normalization(*v, eps=2e-5, running_mean=stats['stock'][0],
-                                         running_var=stats['stock'][1], decay=0.9),
+                                               running_var=stats['fast'][1], decay=0.9,
+                                               relu=relu),
+        lambda *v: (F.relu if relu else F.identity)(F.batch_normalization(
+            *v, eps=2e-5, running_mean=stats['stock'][0], running_var=stats['stock'][1],
+            decay=0.9)),
         (x, gamma, beta))
     assert_close(stats['fast'][0], stats['stock'][0], rtol=1e-5)
     assert_close(stats['fast'][1], stats['stock'][1], rtol=1e-5)
 
 
 @pytest.mark.parametrize('layout', LAYOUTS)
-def test_output_is_normalized_per_channel(layout):
+def test_output_is_normalized_per_channel(layout, fastcpu_backend):
     x = in_layout(layout, (4, 64, 6, 6), numpy.float32)
     gamma, beta = numpy.ones(64, numpy.float32), numpy.zeros(64, numpy.float32)
     y = fastcpu.batch_normalization(x, gamma, beta).array
@@ -104,7 +108,7 @@ def test_other_layouts_fall_back_to_chainer():
 
 
 @pytest.mark.parametrize('layout', LAYOUTS)
-def test_double_backward_raises_clear_error(layout):
+def test_double_backward_raises_clear_error(layout, fastcpu_backend):
     x = chainer.Variable(in_layout(layout, (2, 64, 3, 3), numpy.float32))
     gamma, beta = params(64, numpy.float32)
     y = F.sum(fastcpu.batch_normalization(x, gamma, beta) ** 2)
@@ -113,16 +117,21 @@ def test_double_backward_raises_clear_error(layout):
         F.sum(gx).backward()
 
 
-def test_link_takes_fast_path_only_when_training_on_cpu_with_the_switch_on():
+def test_link_takes_fast_path_only_when_training_on_cpu_with_the_switch_on(fastcpu_backend):
+    fast_nodes = (batchnorm.BatchNormalization, _bn_kernels.BatchNormalizationKernels)
     link = ops.BatchNormalization(64)
     x = channels_last((2, 64, 4, 4), numpy.float32)
     with chainer.using_config('train', True), chainer.using_config('fast_cpu', True):
-        assert isinstance(link(x).creator, batchnorm.BatchNormalization)
+        node = link(x).creator
+        assert isinstance(node, fast_nodes[fastcpu_backend == 'kernels'])
         assert link.avg_mean.any()  # running statistics were updated
+        relu_node = ops.batch_normalization_relu(link, x).creator
+        # The kernels fuse the ReLU into the node; without them it is Chainer's ReLU.
+        assert isinstance(relu_node, fast_nodes[1]) == (fastcpu_backend == 'kernels')
     with chainer.using_config('train', True), chainer.using_config('fast_cpu', False):
-        assert not isinstance(link(x).creator, batchnorm.BatchNormalization)
+        assert not isinstance(link(x).creator, fast_nodes)
     with chainer.using_config('train', False), chainer.using_config('fast_cpu', True):
-        assert not isinstance(link(x).creator, batchnorm.BatchNormalization)
+        assert not isinstance(link(x).creator, fast_nodes)
     # The same persistent values and parameters as Chainer's link.
     assert sorted(n for n, _ in link.namedparams()) == ['/beta', '/gamma']
     assert set(link._persistent) == {'N', 'avg_mean', 'avg_var'}

@@ -14,9 +14,10 @@ with ``chainer.using_config('fast_cpu', False)`` / ``--no_fast_cpu``).
 """
 from chainer_compare.fastcpu.batchnorm import batch_normalization
 from chainer_compare.fastcpu.conv import convolution_2d
+from chainer_compare.fastcpu.elementwise import add_relu, relu
 from chainer_compare.fastcpu.pooling import average_pooling_2d, max_pooling_2d
 
 AVAILABLE = True
 
-__all__ = ['AVAILABLE', 'batch_normalization', 'convolution_2d', 'max_pooling_2d',
-           'average_pooling_2d']
+__all__ = ['AVAILABLE', 'add_relu', 'relu', 'batch_normalization', 'convolution_2d',
+           'max_pooling_2d', 'average_pooling_2d']

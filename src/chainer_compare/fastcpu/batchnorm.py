@@ -21,6 +21,7 @@ import chainer
 import chainer.functions as F
 import numpy
 
+from chainer_compare.fastcpu import _bn_kernels
 from chainer_compare.fastcpu import _layout as L
 from chainer_compare.fastcpu.conv import GradientNode
 
@@ -118,12 +119,21 @@ def applies(x, gamma, axis=None):
 
 
 def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var=None,
-                        decay=0.9):
-    """``F.batch_normalization`` (``axis=None``, 4-D input) on the fast path where it applies."""
+                        decay=0.9, relu=False):
+    """``F.batch_normalization`` (``axis=None``, 4-D input) on the fast path where it applies.
+
+    ``relu=True`` returns ``F.relu`` of it (fused into the same passes by the kernels).
+    """
     x_arr = x.array if isinstance(x, chainer.Variable) else x
     gamma_arr = gamma.array if isinstance(gamma, chainer.Variable) else gamma
-    if not applies(x_arr, gamma_arr):
-        return F.batch_normalization(x, gamma, beta, eps=eps, running_mean=running_mean,
-                                     running_var=running_var, decay=decay)
-    y, = BatchNormalization(eps, running_mean, running_var, decay).apply((x, gamma, beta))
-    return y
+    beta_arr = beta.array if isinstance(beta, chainer.Variable) else beta
+    if not applies(x_arr, gamma_arr) or beta_arr.dtype != gamma_arr.dtype:
+        y = F.batch_normalization(x, gamma, beta, eps=eps, running_mean=running_mean,
+                                  running_var=running_var, decay=decay)
+    elif _bn_kernels.applies(x_arr, gamma_arr):
+        y, = _bn_kernels.BatchNormalizationKernels(
+            eps, running_mean, running_var, decay, relu).apply((x, gamma, beta))
+        return y
+    else:
+        y, = BatchNormalization(eps, running_mean, running_var, decay).apply((x, gamma, beta))
+    return F.relu(y) if relu else y

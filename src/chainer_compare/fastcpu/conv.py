@@ -9,6 +9,7 @@ Backward data:    stride 1 -> a convolution of gy (padded by k-1-pad) with the f
 import chainer
 import numpy
 
+from chainer_compare.fastcpu import _direct
 from chainer_compare.fastcpu import _layout as L
 from chainer_compare.fastcpu import _workspace
 
@@ -16,11 +17,12 @@ from chainer_compare.fastcpu import _workspace
 # alive between forward and backward (memory against one extra gather).
 KEEP_PATCHES_MAX_BYTES = 512 * 2 ** 20
 
-# Outputs with this few channels are returned NCHW-contiguous (one transpose
-# copy): Chainer's BatchNormalization broadcasts per channel, and on a
-# channels-last view of 16 channels its inner loops are 16 elements long
-# (~40% slower).  From 64 channels on, channels-last costs BN little and saves
-# the copies (measured on the residual net and cnnbn).
+# Without the compiled kernels, outputs with this few channels are returned
+# NCHW-contiguous (one transpose copy): Chainer's BatchNormalization broadcasts
+# per channel, and on a channels-last view of 16 channels its inner loops are
+# 16 elements long (~40% slower).  From 64 channels on, channels-last costs BN
+# little and saves the copies (measured on the residual net and cnnbn).  The
+# kernels' batch normalization works on channels-last memory directly.
 NCHW_OUTPUT_MAX_CHANNELS = 32
 
 DOUBLE_BACKWARD_MESSAGE = (
@@ -55,6 +57,19 @@ class Convolution2D(chainer.function_node.FunctionNode):
         if out_h <= 0 or out_w <= 0:
             raise ValueError('fastcpu.convolution_2d: kernel {}x{} with pad {} does not '
                              'fit input {}x{}'.format(kh, kw, (self.ph, self.pw), h, w))
+        if _direct.applies(x, W, b):
+            # Compiled direct convolution: no patch matrix; backward needs the padded input.
+            self._xpad = L.padded_nhwc(x, (self.ph, self.pw), (self.ph, self.pw))
+            y = _direct.forward(self._xpad, W, b, (self.sy, self.sx), (out_h, out_w))
+        else:
+            self._xpad = None
+            y = self._gemm_forward(x, W, b, kh, kw, out_h, out_w)
+        y = L.to_nchw_view(y.reshape(n, out_h, out_w, c_out))
+        if c_out <= NCHW_OUTPUT_MAX_CHANNELS and not _direct.kernels_on():
+            y = numpy.ascontiguousarray(y)
+        return y,
+
+    def _gemm_forward(self, x, W, b, kh, kw, out_h, out_w):
         self._owns_patches = not self._is_pointwise(kh, kw)
         patches = self._patch_matrix(x, kh, kw, out_h, out_w)
         y = gemm(patches, weight_matrix(W))
@@ -64,10 +79,7 @@ class Convolution2D(chainer.function_node.FunctionNode):
             self._patches = patches
         else:
             self.release_patches(patches)
-        y = L.to_nchw_view(y.reshape(n, out_h, out_w, c_out))
-        if c_out <= NCHW_OUTPUT_MAX_CHANNELS:
-            y = numpy.ascontiguousarray(y)
-        return y,
+        return y
 
     def _is_pointwise(self, kh, kw):
         return kh == kw == 1 and self.sy == self.sx == 1 and self.ph == self.pw == 0
@@ -107,6 +119,10 @@ class Convolution2DGrad(GradientNode):
         for i in self.indexes:
             if i == 0:
                 grads.append(self._grad_x(g, W, x.shape, out_h, out_w))
+            elif i == 1 and conv._xpad is not None:
+                gy_nhwc = g.reshape(n, out_h, out_w, c_out)
+                grads.append(_direct.backward_weights(conv._xpad, gy_nhwc, W.shape,
+                                                      (conv.sy, conv.sx)))
             elif i == 1:
                 patches = conv._patches
                 if patches is None:
@@ -127,11 +143,15 @@ class Convolution2DGrad(GradientNode):
         if conv.sy == conv.sx == 1 and conv.ph < kh and conv.pw < kw:
             # Stride 1: gx is gy (padded by k-1-pad) convolved with the flipped kernel.
             qh, qw = kh - 1 - conv.ph, kw - 1 - conv.pw
+            if _direct.data_gradient_applies(W, g):
+                gy_pad = L.padded_nhwc(L.to_nchw_view(g.reshape(n, out_h, out_w, c_out)),
+                                       (qh, qw), (qh, qw))
+                return L.to_nchw_view(_direct.forward_flipped(gy_pad, W, (h, w)))
             if kh == kw == 1:
                 gcol = g
             else:
-                gy_pad = numpy.zeros((n, out_h + 2 * qh, out_w + 2 * qw, c_out), g.dtype)
-                gy_pad[:, qh:qh + out_h, qw:qw + out_w] = g.reshape(n, out_h, out_w, c_out)
+                gy_pad = L.padded_nhwc(L.to_nchw_view(g.reshape(n, out_h, out_w, c_out)),
+                                       (qh, qw), (qh, qw))
                 gcol = L.patch_matrix(gy_pad, kh, kw, 1, 1, h, w)
             w_flip = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1).reshape(kh * kw * c_out, c_in)
             gx = gemm(gcol, w_flip).reshape(n, h, w, c_in)
@@ -171,6 +191,10 @@ def convolution_2d(x, W, b=None, stride=1, pad=0):
         raise ValueError('fastcpu.convolution_2d: expected x (N, C, H, W) and W (Cout, C, kh, kw); '
                          'got x {} and W {}'.format(x_shape, w_shape))
     inputs = (x, W) if b is None else (x, W, b)
+    if len({a.dtype for a in inputs}) > 1:
+        # Mixed dtypes: Chainer's function decides (its type check names the
+        # mismatch); the NumPy products here would silently promote.
+        return chainer.functions.convolution_2d(x, W, b, stride=stride, pad=pad)
     y, = Convolution2D(stride, pad).apply(inputs)
     return y
 

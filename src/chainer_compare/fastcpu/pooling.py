@@ -16,6 +16,7 @@ import chainer
 import numpy
 
 from chainer_compare.fastcpu import _layout as L
+from chainer_compare.fastcpu import _pool_kernels
 from chainer_compare.fastcpu.conv import GradientNode
 
 #: Largest max-pooling window side done here (the winner index is uint8).
@@ -104,8 +105,7 @@ class _Pooling2D(chainer.function_node.FunctionNode):
         self.sy, self.sx = L.pair((self.kh, self.kw) if stride is None else stride)
         self.ph, self.pw = L.pair(pad)
 
-    def _source(self, x):
-        """The NHWC array the windows are cut from (padded only when needed)."""
+    def _sizes(self, x):
         n, c, h, w = x.shape
         self.x_shape = x.shape
         self.out_h = L.outsize(h, self.kh, self.sy, self.ph, self.cover_all)
@@ -113,6 +113,11 @@ class _Pooling2D(chainer.function_node.FunctionNode):
         if self.out_h <= 0 or self.out_w <= 0:
             raise ValueError('fastcpu pooling: window {}x{} with pad {} does not fit input '
                              '{}x{}'.format(self.kh, self.kw, (self.ph, self.pw), h, w))
+
+    def _source(self, x):
+        """The NHWC array the windows are cut from (padded only when needed)."""
+        self._sizes(x)
+        n, c, h, w = x.shape
         # Offset 0 must reach every output for the clipped, copy-free form.
         self.clipped = (self.ph == self.pw == 0 and (self.out_h - 1) * self.sy < h
                         and (self.out_w - 1) * self.sx < w)
@@ -140,7 +145,13 @@ class MaxPooling2D(_Pooling2D):
         self.pad_value = -numpy.inf
 
     def forward(self, inputs):
-        src = self._source(inputs[0])
+        x = inputs[0]
+        self.kernel_winner = None
+        if _pool_kernels.applies(x, self.kh, self.kw):
+            self._sizes(x)
+            y, self.kernel_winner = _pool_kernels.forward(self, x)
+            return y,
+        src = self._source(x)
         rows, self.col_winner = _max_along(src, 2, self.kw, self.sx, self.out_w)
         y, self.row_winner = _max_along(rows, 1, self.kh, self.sy, self.out_h)
         return L.to_nchw_view(y),
@@ -159,6 +170,8 @@ class MaxPooling2DGrad(_PoolingGrad):
 
     def forward(self, inputs):
         p = self.pool
+        if p.kernel_winner is not None:
+            return _pool_kernels.backward(p, inputs[0], p.kernel_winner),
         g_rows = _spread_along(L.nhwc(inputs[0]), 1, p.kh, p.sy, p.src_hw[0], p.row_winner)
         g_src = _spread_along(g_rows, 2, p.kw, p.sx, p.src_hw[1], p.col_winner)
         return p._crop(g_src),

@@ -79,9 +79,14 @@ class ConvBlock(chainer.Chain):
 
     def forward(self, x):
         h = self.conv(x)
+        if (self.bn is not None and not self.bn_after_activation
+                and self.activation is F.relu):
+            return ops.batch_normalization_relu(self.bn, h)  # one fused node on CPU
         if self.bn is not None and not self.bn_after_activation:
             h = self.bn(h)
-        if self.activation is not None:
+        if self.activation is F.relu:
+            h = ops.relu(h)
+        elif self.activation is not None:
             h = self.activation(h)
         if self.bn is not None and self.bn_after_activation:
             h = self.bn(h)

@@ -44,6 +44,20 @@ def max_pooling_2d(x, ksize, stride=None, pad=0, cover_all=True):
     return F.max_pooling_2d(x, ksize, stride, pad, cover_all=cover_all)
 
 
+def relu(x):
+    """``F.relu(x)``; one threaded pass on the fast CPU path."""
+    fast = _fast_backend() if _on_cpu(x) else None
+    return fast.relu(x) if fast is not None else F.relu(x)
+
+
+def add_relu(a, b):
+    """``F.relu(a + b)``; one fused pass on the fast CPU path."""
+    fast = _fast_backend() if _on_cpu(a) and _on_cpu(b) else None
+    if fast is not None:
+        return fast.add_relu(a, b)
+    return F.relu(a + b)
+
+
 def average_pooling_2d(x, ksize, stride=None, pad=0):
     fast = _fast_backend() if _on_cpu(x) else None
     if fast is not None:
@@ -84,12 +98,32 @@ class BatchNormalization(L.BatchNormalization):
     """
 
     def forward(self, x, **kwargs):
-        fast = (_fast_backend() if chainer.config.train and not kwargs
+        fast = self._fast(x) if not kwargs else None
+        if fast is None:
+            return super().forward(x, **kwargs)
+        return self._fast_forward(fast, x, relu=False)
+
+    def forward_relu(self, x):
+        """``F.relu(self(x))``, fused into one node on the fast path."""
+        fast = self._fast(x)
+        if fast is None:
+            return F.relu(self(x))
+        return self._fast_forward(fast, x, relu=True)
+
+    def _fast(self, x):
+        return (_fast_backend() if chainer.config.train
                 and not chainer.config.in_recomputing and self.avg_mean is not None
                 and self.gamma is not None and self.beta is not None
                 and self.axis is None and _on_cpu(x) else None)
-        if fast is None:
-            return super().forward(x, **kwargs)
+
+    def _fast_forward(self, fast, x, relu):
         return fast.batch_normalization(x, self.gamma, self.beta, eps=self.eps,
                                         running_mean=self.avg_mean,
-                                        running_var=self.avg_var, decay=self.decay)
+                                        running_var=self.avg_var, decay=self.decay, relu=relu)
+
+
+def batch_normalization_relu(bn, x):
+    """``F.relu(bn(x))`` for any BatchNormalization link; fused when ``bn`` is ours."""
+    if isinstance(bn, BatchNormalization):
+        return bn.forward_relu(x)
+    return F.relu(bn(x))

@@ -91,15 +91,13 @@ class ResidualBlock(chainer.Chain):
             if random_uniform(xp) < self.skip_ratio:
                 # The input is a ReLU output, so this equals relu(shortcut).
                 return chainer.as_variable(shortcut)
-        h = F.relu(self.bn1(self.conv1(x)))
+        h = ops.batch_normalization_relu(self.bn1, self.conv1(x))
         h = self.bn2(self.conv2(h))
         if not train and self.skip_ratio > 0:
             h = h * (1.0 - self.skip_ratio)
         if self.swapout:
-            h = dropout(h, 0.5) + dropout(shortcut, 0.5)
-        else:
-            h = h + shortcut
-        return F.relu(h)
+            return F.relu(dropout(h, 0.5) + dropout(shortcut, 0.5))
+        return ops.add_relu(h, shortcut)
 
 
 # Recipe of seed 004: Momentum SGD, lr 0.1.

@@ -1,0 +1,112 @@
+"""Training-mode batch normalization (optionally fused with ReLU) through kernels.c.
+
+For float32 channels-last input (what the fast convolutions return) with a
+multiple of 8 channels: the per-channel statistics are one threaded pass of
+float32 block sums added up in float64, the output one fused pass
+``x * scale + shift`` (then ``max(., 0)``); backward is one reduction pass
+(Σg, Σg·x, with g masked by y > 0 under ReLU) and one fused pass
+``gx = a*g + b*x + d``.  Nothing of x's size is kept but x itself (and y
+under ReLU), where Chainer keeps x̂ and several temporaries.
+
+The math is Chainer's: biased batch variance for normalizing, running
+statistics updated with the unbiased one and ``decay``.
+"""
+import numpy
+
+from chainer_compare.fastcpu import _layout as L
+from chainer_compare.fastcpu import _native
+from chainer_compare.fastcpu.conv import GradientNode
+
+import chainer
+
+
+def _ptr(a):
+    return None if a is None else a.ctypes.data
+
+
+def applies(x, gamma):
+    """Whether the kernels normalize ``x`` (float32, channels-last, C % 8 == 0)."""
+    return (x.dtype == numpy.float32 and gamma.dtype == numpy.float32 and x.shape[1] % 8 == 0
+            and getattr(chainer.config, 'fast_cpu_kernels', True) and L.is_channels_last(x)
+            and _native.library() is not None)
+
+
+def _rows(a):
+    """An NCHW-shaped array as the C-contiguous (N*H*W, C) matrix of its NHWC form."""
+    return numpy.ascontiguousarray(L.nhwc(a)).reshape(-1, a.shape[1])
+
+
+def _sums(kernel, arrays, n_rows, c):
+    """Per-channel float64 sums (2, C) of ``kernel`` over all rows, threads splitting the rows."""
+    def work(lo, hi):
+        out = numpy.empty(2 * c, numpy.float64)
+        kernel(*[_ptr(a) for a in arrays], _ptr(out), lo, hi, c)
+        return out
+    return sum(_native.split_batch(n_rows, work)).reshape(2, c)
+
+
+def _f32(a):
+    return numpy.ascontiguousarray(a, dtype=numpy.float32)
+
+
+class BatchNormalizationKernels(chainer.function_node.FunctionNode):
+    """y = gamma * x_hat + beta (then ReLU when ``relu``), batch statistics over N, H, W."""
+
+    def __init__(self, eps, running_mean, running_var, decay, relu):
+        self.eps, self.relu = eps, relu
+        self.running_mean, self.running_var, self.decay = running_mean, running_var, decay
+
+    def forward(self, inputs):
+        self.retain_inputs((1,))
+        x, gamma, beta = inputs
+        lib = _native.library()
+        self.x_rows = rows = _rows(x)
+        m, c = rows.shape
+        sums = _sums(lib.bn_stats, (rows,), m, c) / m
+        self.mean = sums[0]
+        var = numpy.maximum(sums[1] - self.mean ** 2, 0.0)
+        self.inv_std = 1.0 / numpy.sqrt(var + self.eps)
+        scale = gamma * self.inv_std
+        shift, scale = _f32(beta - self.mean * scale), _f32(scale)
+        y = numpy.empty_like(rows)
+        _native.split_batch(m, lambda lo, hi: lib.bn_apply(
+            _ptr(rows), _ptr(y), _ptr(scale), _ptr(shift), lo, hi, c, int(self.relu)))
+        if self.running_mean is not None:
+            # Chainer's update (unbiased variance), in the parameters' dtype.
+            adjust = m / max(m - 1., 1.)
+            self.running_mean *= self.decay
+            self.running_mean += ((1 - self.decay) * self.mean).astype(x.dtype)
+            self.running_var *= self.decay
+            self.running_var += ((1 - self.decay) * adjust * var).astype(x.dtype)
+        self.y_rows = y if self.relu else None
+        n, _, h, w = x.shape
+        return L.to_nchw_view(y.reshape(n, h, w, c)),
+
+    def backward(self, indexes, grad_outputs):
+        gamma, = self.get_retained_inputs()
+        return BatchNormalizationKernelsGrad(self).apply((gamma, grad_outputs[0]))
+
+
+class BatchNormalizationKernelsGrad(GradientNode):
+    """(gx, ggamma, gbeta) of :class:`BatchNormalizationKernels`."""
+
+    def __init__(self, bn):
+        self.bn = bn
+
+    def forward(self, inputs):
+        gamma, gy = inputs
+        bn, lib = self.bn, _native.library()
+        x, y, g = bn.x_rows, bn.y_rows, _rows(gy)
+        m, c = x.shape
+        g_sum, gx_sum = _sums(lib.bn_grad_stats, (g, x, y), m, c)
+        ggamma = bn.inv_std * (gx_sum - bn.mean * g_sum)
+        a = gamma * bn.inv_std
+        b = -a * bn.inv_std * ggamma / m
+        d = -b * bn.mean - a * g_sum / m
+        a, b, d = _f32(a), _f32(b), _f32(d)
+        gx = numpy.empty_like(x)
+        _native.split_batch(m, lambda lo, hi: lib.bn_grad_apply(
+            _ptr(g), _ptr(x), _ptr(y), _ptr(gx), _ptr(a), _ptr(b), _ptr(d), lo, hi, c))
+        n, _, h, w = gy.shape
+        return (L.to_nchw_view(gx.reshape(n, h, w, c)), ggamma.astype(gamma.dtype),
+                g_sum.astype(gamma.dtype))

@@ -1,0 +1,159 @@
+"""The compiled kernels (kernels.c): built once per machine, loaded with ctypes.
+
+``kernels.c`` is compiled with the system C compiler (``cc -O3 -march=native``)
+the first time a process needs it, into a cache directory keyed by the hash
+of the source, the compiler and this CPU's model and flags (a home directory
+shared by cluster nodes with different CPUs gets one library per CPU kind, so
+``-march=native`` code never runs where it cannot).  The library is written
+to a temporary name and renamed, so processes building at once never load a
+half-written file.
+
+Without a compiler, or with ``CHAINER_COMPARE_NATIVE=0``, :func:`library`
+returns None and the fast path uses NumPy + BLAS (im2col + GEMM) instead,
+with one warning saying why.  ctypes releases the GIL during a call, so
+:func:`split_batch` runs the kernels on all cores from a thread pool.
+"""
+import concurrent.futures
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels.c')
+CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno')
+ENV_SWITCH = 'CHAINER_COMPARE_NATIVE'
+ENV_CACHE = 'CHAINER_COMPARE_CACHE'
+
+_P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
+_SIGNATURES = {
+    'conv_forward': [_P, _P, _P, _P] + [_I] * 12,
+    'conv_backward_weights': [_P, _P, _P] + [_I] * 12,
+    'bn_stats': [_P, _P, _L, _L, _I],
+    'bn_apply': [_P, _P, _P, _P, _L, _L, _I, _I],
+    'bn_grad_stats': [_P, _P, _P, _P, _L, _L, _I],
+    'bn_grad_apply': [_P, _P, _P, _P, _P, _P, _P, _L, _L, _I],
+    'add_relu': [_P, _P, _P, _L, _L],
+    'relu_grad': [_P, _P, _P, _L, _L],
+    'relu_forward': [_P, _P, _L, _L],
+    'max_pool_forward': [_P, _P, _P] + [_I] * 13,
+    'max_pool_backward': [_P, _P, _P] + [_I] * 13,
+}
+
+_lock = threading.Lock()
+_state = {}
+
+
+def cache_dir():
+    base = os.environ.get(ENV_CACHE) or os.path.join(
+        os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'chainer_compare')
+    return base
+
+
+def _cpu_signature():
+    """CPU model and feature flags (what ``-march=native`` compiles for)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            lines = [ln for ln in f if ln.startswith(('model name', 'flags'))]
+        return ''.join(sorted(set(lines)))
+    except OSError:
+        return platform.processor() + platform.machine()
+
+
+def _compiler():
+    return os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc')
+
+
+def _build(cc):
+    with open(SOURCE, 'rb') as f:
+        source = f.read()
+    version = subprocess.run([cc, '--version'], capture_output=True, text=True).stdout
+    key = hashlib.sha256(source + version.encode() + _cpu_signature().encode()
+                         + ' '.join(CFLAGS).encode()).hexdigest()[:16]
+    target = os.path.join(cache_dir(), 'kernels-{}.so'.format(key))
+    if os.path.exists(target):
+        return target
+    os.makedirs(cache_dir(), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix='.so', dir=cache_dir())
+    os.close(fd)
+    try:
+        result = subprocess.run([cc, *CFLAGS, '-o', tmp, SOURCE], capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            raise RuntimeError('{} failed on {}: {}'.format(cc, SOURCE, result.stderr.strip()))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
+
+
+def library():
+    """The loaded kernels (ctypes.CDLL with typed entry points), or None."""
+    with _lock:
+        if 'lib' not in _state:
+            _state['lib'], _state['why'] = _load()
+            if _state['lib'] is None and _state['why']:
+                warnings.warn('chainer_compare.fastcpu: compiled kernels unavailable ({}); '
+                              'using NumPy + BLAS'.format(_state['why']), RuntimeWarning)
+        return _state['lib']
+
+
+def unavailable_reason():
+    """Why :func:`library` is None ('' when it is not, or when switched off)."""
+    library()
+    return _state.get('why') or ''
+
+
+def _load():
+    if os.environ.get(ENV_SWITCH, '1') == '0':
+        return None, ''
+    cc = _compiler()
+    if cc is None:
+        return None, 'no C compiler (cc) found; apt-get install gcc'
+    try:
+        lib = ctypes.CDLL(_build(cc))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        return None, str(error)
+    for name, argtypes in _SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = argtypes, None
+    return lib, ''
+
+
+def threads():
+    """Worker threads for the kernels: OMP_NUM_THREADS if set (a study's share), else the CPUs."""
+    try:
+        n = int(os.environ.get('OMP_NUM_THREADS', ''))
+    except ValueError:
+        n = 0
+    if n < 1:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    return max(1, n)
+
+
+def _pool():
+    with _lock:
+        if 'pool' not in _state or _state['pool_pid'] != os.getpid():
+            _state['pool'] = concurrent.futures.ThreadPoolExecutor(
+                max(1, threads() - 1), thread_name_prefix='fastcpu')
+            _state['pool_pid'] = os.getpid()
+        return _state['pool']
+
+
+def split_batch(n, work):
+    """Run ``work(lo, hi)`` over [0, n) in contiguous chunks, one per thread; wait for all.
+
+    The calling thread does the first chunk itself.  Returns the chunks' results in order.
+    """
+    parts = min(threads(), n)
+    bounds = [n * i // parts for i in range(parts + 1)]
+    if parts == 1:
+        return [work(0, n)]
+    futures = [_pool().submit(work, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+    first = work(bounds[0], bounds[1])
+    return [first] + [f.result() for f in futures]

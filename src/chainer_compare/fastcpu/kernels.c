@@ -1,0 +1,338 @@
+/* Direct 2-D convolution kernels for channels-last float32 arrays.
+ *
+ * Built at first use by chainer_compare/fastcpu/_native.py (cc -O3
+ * -march=native) and called through ctypes, which releases the GIL, so the
+ * Python side runs one call per thread on disjoint slices of the batch.
+ *
+ * Why direct convolution instead of im2col + BLAS GEMM: the patch matrix of a
+ * 3x3 layer is 9x its input (a 75 MB copy for a 128x16x32x32 activation), and
+ * OpenBLAS runs the resulting tall, 16-to-64-column GEMMs at a third to two
+ * thirds of its square-matrix speed.  A register tile of XB output pixels x 16
+ * output channels (12 accumulators of 8 floats) reads each input value once
+ * per tile from L1 and keeps the FMA units busy without any gather.
+ *
+ * Layouts (all C-contiguous float32):
+ *   x   padded input, NHWC (N, hp, wp, cin)
+ *   w   weights (kh, kw, cin, cout), cout a multiple of 16
+ *   y   output, NHWC (N, ho, wo, cout)
+ *   gw  weight gradient (kh, kw, cin, cout)
+ * Each entry point handles images [n0, n1) so threads can split the batch.
+ */
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+#define LD(p) (*(const v8 *)(p))
+#define ST(p, v) (*(v8 *)(p) = (v))
+typedef int vi8 __attribute__((vector_size(32)));
+/* v where ref > 0, else 0 (the ReLU mask; C has no vector ?:). */
+#define WHERE_POS(ref, v) ((v8)((vi8)(v) & ((ref) > (v8){0})))
+
+/* Register tiles.  AVX2 has 16 vector registers: 6 pixels x 2 vectors (12
+ * accumulators).  With AVX-512VL there are 32 (still used as 8-float
+ * vectors): 12 x 2, or 6 x 4 when Cout is a multiple of 32, which halves the
+ * loads per FMA. */
+#if !defined(WIDE) && defined(__AVX512F__)
+#define WIDE 1
+#elif !defined(WIDE)
+#define WIDE 0
+#endif
+#define XB2 (WIDE ? 12 : 6)
+
+/* Forward tile: XB adjacent output pixels of one row x 8*CB output channels.
+ * x0: the input pixel under the tile's first output's kernel origin; sxc:
+ * elements between horizontally adjacent outputs' inputs (stride x cin). */
+#define FWD_TILE(XB, CB)                                                          \
+static void fwd_tile_##XB##_##CB(const float *x0, const float *w0, const float *b, \
+                                 float *y0, int cin, int kh, int kw, long xrow,   \
+                                 long sxc, long cout)                             \
+{                                                                                 \
+    v8 a[XB][CB];                                                                 \
+    for (int j = 0; j < CB; j++) {                                                \
+        v8 bj = {0};                                                              \
+        if (b) bj = LD(b + 8 * j);                                                \
+        for (int i = 0; i < XB; i++) a[i][j] = bj;                                \
+    }                                                                             \
+    for (int ky = 0; ky < kh; ky++)                                               \
+        for (int kx = 0; kx < kw; kx++) {                                         \
+            const float *xr = x0 + ky * xrow + (long)kx * cin;                    \
+            const float *wr = w0 + (long)(ky * kw + kx) * cin * cout;             \
+            for (int ci = 0; ci < cin; ci++) {                                    \
+                v8 wv[CB];                                                        \
+                for (int j = 0; j < CB; j++) wv[j] = LD(wr + ci * cout + 8 * j);  \
+                for (int i = 0; i < XB; i++) {                                    \
+                    float s = xr[i * sxc + ci];                                   \
+                    for (int j = 0; j < CB; j++) a[i][j] += s * wv[j];            \
+                }                                                                 \
+            }                                                                     \
+        }                                                                         \
+    for (int i = 0; i < XB; i++)                                                  \
+        for (int j = 0; j < CB; j++) ST(y0 + i * cout + 8 * j, a[i][j]);          \
+}
+#define TILES_1_6(M, CB) M(1, CB) M(2, CB) M(3, CB) M(4, CB) M(5, CB) M(6, CB)
+TILES_1_6(FWD_TILE, 2) TILES_1_6(FWD_TILE, 4)
+#if WIDE
+FWD_TILE(7, 2) FWD_TILE(8, 2) FWD_TILE(9, 2) FWD_TILE(10, 2) FWD_TILE(11, 2) FWD_TILE(12, 2)
+#endif
+
+typedef void (*fwd_tile_fn)(const float *, const float *, const float *, float *,
+                            int, int, int, long, long, long);
+static const fwd_tile_fn FWD_TILES2[13] = {
+    0, fwd_tile_1_2, fwd_tile_2_2, fwd_tile_3_2, fwd_tile_4_2, fwd_tile_5_2, fwd_tile_6_2,
+#if WIDE
+    fwd_tile_7_2, fwd_tile_8_2, fwd_tile_9_2, fwd_tile_10_2, fwd_tile_11_2, fwd_tile_12_2
+#endif
+};
+static const fwd_tile_fn FWD_TILES4[7] = {0, fwd_tile_1_4, fwd_tile_2_4, fwd_tile_3_4,
+                                          fwd_tile_4_4, fwd_tile_5_4, fwd_tile_6_4};
+
+/* Images are processed in blocks whose input fits in this many bytes (L2),
+ * so each weight block is read from cache across a whole block. */
+#define BLOCK_BYTES (384L * 1024)
+
+static int images_per_block(long bytes_per_image)
+{
+    long nb = BLOCK_BYTES / (bytes_per_image > 0 ? bytes_per_image : 1);
+    return nb < 1 ? 1 : (int)nb;
+}
+
+/* y = conv(x, w) + b (b may be NULL) for images n0..n1-1. */
+void conv_forward(const float *x, const float *w, const float *b, float *y,
+                  int n0, int n1, int hp, int wp, int cin, int kh, int kw,
+                  int sy, int sx, int ho, int wo, int cout)
+{
+    long xrow = (long)wp * cin;
+    int nb = images_per_block((long)hp * xrow * 4);
+    int wide = WIDE && cout % 32 == 0, cstep = wide ? 32 : 16, xmax = wide ? 6 : XB2;
+    const fwd_tile_fn *table = wide ? FWD_TILES4 : FWD_TILES2;
+    /* Split each row into equal tiles of at most xmax (8 -> 4+4, not 6+2: a
+     * narrow tile runs the FMA units at a fraction of their rate). */
+    int tiles = (wo + xmax - 1) / xmax, nx;
+    for (long nblk = n0; nblk < n1; nblk += nb)
+        for (int cb = 0; cb < cout; cb += cstep)
+            for (long n = nblk; n < n1 && n < nblk + nb; n++)
+                for (int oy = 0; oy < ho; oy++)
+                    for (int t = 0, ox = 0; t < tiles; t++, ox += nx) {
+                        nx = wo / tiles + (t < wo % tiles);
+                        table[nx](x + ((n * hp + (long)oy * sy) * wp + (long)ox * sx) * cin,
+                                  w + cb, b ? b + cb : 0,
+                                  y + ((n * ho + oy) * wo + ox) * cout + cb,
+                                  cin, kh, kw, xrow, (long)sx * cin, cout);
+                    }
+}
+
+/* Weight-gradient tile: CI input channels x 8*CB output channels, summed over
+ * nr output rows of wo pixels.  x0: input under output (row 0, col 0) for this
+ * kernel offset and first channel; g0: gy of that output, first channel of the
+ * block. */
+#define BWW_TILE(CI, CB)                                                          \
+static void bww_tile_##CI##_##CB(const float *x0, const float *g0, float *gw0,    \
+                                 int nr, int wo, long xrow, long sxc, long cout)  \
+{                                                                                 \
+    v8 a[CI][CB];                                                                 \
+    for (int i = 0; i < CI; i++)                                                  \
+        for (int j = 0; j < CB; j++) a[i][j] = LD(gw0 + i * cout + 8 * j);        \
+    for (int r = 0; r < nr; r++) {                                                \
+        const float *xr = x0 + r * xrow;                                          \
+        const float *g = g0 + (long)r * wo * cout;                                \
+        for (int ox = 0; ox < wo; ox++) {                                         \
+            v8 gv[CB];                                                            \
+            for (int j = 0; j < CB; j++) gv[j] = LD(g + ox * cout + 8 * j);       \
+            for (int i = 0; i < CI; i++) {                                        \
+                float s = xr[ox * sxc + i];                                       \
+                for (int j = 0; j < CB; j++) a[i][j] += s * gv[j];                \
+            }                                                                     \
+        }                                                                         \
+    }                                                                             \
+    for (int i = 0; i < CI; i++)                                                  \
+        for (int j = 0; j < CB; j++) ST(gw0 + i * cout + 8 * j, a[i][j]);         \
+}
+TILES_1_6(BWW_TILE, 2) TILES_1_6(BWW_TILE, 4)
+#if WIDE
+BWW_TILE(7, 2) BWW_TILE(8, 2) BWW_TILE(9, 2) BWW_TILE(10, 2) BWW_TILE(11, 2) BWW_TILE(12, 2)
+#endif
+
+typedef void (*bww_tile_fn)(const float *, const float *, float *, int, int, long,
+                            long, long);
+static const bww_tile_fn BWW_TILES2[13] = {
+    0, bww_tile_1_2, bww_tile_2_2, bww_tile_3_2, bww_tile_4_2, bww_tile_5_2, bww_tile_6_2,
+#if WIDE
+    bww_tile_7_2, bww_tile_8_2, bww_tile_9_2, bww_tile_10_2, bww_tile_11_2, bww_tile_12_2
+#endif
+};
+static const bww_tile_fn BWW_TILES4[7] = {0, bww_tile_1_4, bww_tile_2_4, bww_tile_3_4,
+                                          bww_tile_4_4, bww_tile_5_4, bww_tile_6_4};
+
+/* gw = sum over images n0..n1-1 of x (*) gy, the weight gradient of
+ * conv_forward.  Images are taken in blocks whose input and gradient fit in
+ * cache; each tile's accumulators are loaded and stored once per block. */
+void conv_backward_weights(const float *x, const float *gy, float *gw,
+                           int n0, int n1, int hp, int wp, int cin, int kh, int kw,
+                           int sy, int sx, int ho, int wo, int cout)
+{
+    long xrow = (long)wp * cin;
+    int nb = images_per_block(((long)hp * xrow + (long)ho * wo * cout) * 4);
+    int wide = WIDE && cout % 32 == 0, cstep = wide ? 32 : 16, cmax = wide ? 6 : XB2;
+    const bww_tile_fn *table = wide ? BWW_TILES4 : BWW_TILES2;
+    for (long i = 0; i < (long)kh * kw * cin * cout; i++) gw[i] = 0;
+    for (long nblk = n0; nblk < n1; nblk += nb) {
+        int nimg = n1 - nblk < nb ? (int)(n1 - nblk) : nb;
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++)
+                for (int cb = 0; cb < cout; cb += cstep)
+                    for (int ci = 0; ci < cin; ci += cmax) {
+                        int nc = cin - ci < cmax ? cin - ci : cmax;
+                        for (long n = nblk; n < nblk + nimg; n++)
+                            table[nc](x + ((n * hp + ky) * wp + kx) * cin + ci,
+                                      gy + n * ho * (long)wo * cout + cb,
+                                      gw + ((long)(ky * kw + kx) * cin + ci) * cout + cb,
+                                      ho, wo, xrow * sy, (long)sx * cin, cout);
+                    }
+    }
+}
+
+/* ---- Batch normalization over the rows of an (R, C) channels-last array ----
+ * C is a multiple of 8.  Sums are taken in float32 over blocks of 64 rows and
+ * added up in float64, so the statistics of 10^6 rows keep float32 accuracy.
+ * With relu, y is max(y, 0) and the backward pass masks gy with y > 0. */
+#define ROW_BLOCK 64
+
+/* sums[0:C] = sum x, sums[C:2C] = sum x^2 over rows r0..r1-1 */
+void bn_stats(const float *x, double *sums, long r0, long r1, int c)
+{
+    for (int j = 0; j < 2 * c; j++) sums[j] = 0;
+    for (long rb = r0; rb < r1; rb += ROW_BLOCK) {
+        long re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+        for (int j = 0; j < c; j += 8) {
+            v8 s = {0}, q = {0};
+            for (long r = rb; r < re; r++) {
+                v8 v = LD(x + r * c + j);
+                s += v;
+                q += v * v;
+            }
+            for (int t = 0; t < 8; t++) { sums[j + t] += s[t]; sums[c + j + t] += q[t]; }
+        }
+    }
+}
+
+/* y = x * scale + shift per channel (then max(., 0) with relu) */
+void bn_apply(const float *x, float *y, const float *scale, const float *shift,
+              long r0, long r1, int c, int relu)
+{
+    for (long r = r0; r < r1; r++)
+        for (int j = 0; j < c; j += 8) {
+            v8 v = LD(x + r * c + j) * LD(scale + j) + LD(shift + j);
+            if (relu) v = WHERE_POS(v, v);
+            ST(y + r * c + j, v);
+        }
+}
+
+/* sums[0:C] = sum g, sums[C:2C] = sum g * x, with g = gy (masked by y > 0 when y != NULL) */
+void bn_grad_stats(const float *gy, const float *x, const float *y, double *sums,
+                   long r0, long r1, int c)
+{
+    for (int j = 0; j < 2 * c; j++) sums[j] = 0;
+    for (long rb = r0; rb < r1; rb += ROW_BLOCK) {
+        long re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+        for (int j = 0; j < c; j += 8) {
+            v8 s = {0}, q = {0};
+            for (long r = rb; r < re; r++) {
+                v8 g = LD(gy + r * c + j);
+                if (y) g = WHERE_POS(LD(y + r * c + j), g);
+                s += g;
+                q += g * LD(x + r * c + j);
+            }
+            for (int t = 0; t < 8; t++) { sums[j + t] += s[t]; sums[c + j + t] += q[t]; }
+        }
+    }
+}
+
+/* gx = a * g + b * x + d per channel, g as in bn_grad_stats */
+void bn_grad_apply(const float *gy, const float *x, const float *y, float *gx,
+                   const float *a, const float *b, const float *d, long r0, long r1, int c)
+{
+    for (long r = r0; r < r1; r++)
+        for (int j = 0; j < c; j += 8) {
+            v8 g = LD(gy + r * c + j);
+            if (y) g = WHERE_POS(LD(y + r * c + j), g);
+            ST(gx + r * c + j, LD(a + j) * g + LD(b + j) * LD(x + r * c + j) + LD(d + j));
+        }
+}
+
+/* ---- Element-wise helpers on flat float32 arrays, elements i0..i1-1 ---- */
+
+/* out = max(a + b, 0) */
+void add_relu(const float *a, const float *b, float *out, long i0, long i1)
+{
+    for (long i = i0; i < i1; i++) {
+        float v = a[i] + b[i];
+        out[i] = v > 0 ? v : 0;
+    }
+}
+
+/* out = y > 0 ? g : 0 */
+void relu_grad(const float *y, const float *g, float *out, long i0, long i1)
+{
+    for (long i = i0; i < i1; i++) out[i] = y[i] > 0 ? g[i] : 0;
+}
+
+/* out = max(x, 0) */
+void relu_forward(const float *x, float *out, long i0, long i1)
+{
+    for (long i = i0; i < i1; i++) out[i] = x[i] > 0 ? x[i] : 0;
+}
+
+/* ---- Max pooling on NHWC arrays (C a multiple of 8), Chainer's semantics ----
+ * Outside the input counts as -inf (Chainer's padding and cover_all); the
+ * winner is the first maximum in row-major window order (strictly greater
+ * replaces), stored as ky * kw + kx in one byte per output element. */
+typedef unsigned char vu8 __attribute__((vector_size(8)));
+
+void max_pool_forward(const float *x, float *y, unsigned char *win, int n0, int n1,
+                      int h, int w, int c, int kh, int kw, int sy, int sx, int ph, int pw,
+                      int ho, int wo)
+{
+    for (long n = n0; n < n1; n++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                int y0 = oy * sy - ph, x0 = ox * sx - pw;
+                long o = ((n * ho + oy) * wo + ox) * c;
+                for (int j = 0; j < c; j += 8) {
+                    v8 best = {-__builtin_inff(), -__builtin_inff(), -__builtin_inff(),
+                               -__builtin_inff(), -__builtin_inff(), -__builtin_inff(),
+                               -__builtin_inff(), -__builtin_inff()};
+                    vi8 arg = {0};
+                    for (int ky = 0; ky < kh; ky++) {
+                        int iy = y0 + ky;
+                        if (iy < 0 || iy >= h) continue;
+                        for (int kx = 0; kx < kw; kx++) {
+                            int ix = x0 + kx;
+                            if (ix < 0 || ix >= w) continue;
+                            v8 v = LD(x + ((n * h + iy) * w + ix) * c + j);
+                            vi8 up = v > best;
+                            best = (v8)((up & (vi8)v) | (~up & (vi8)best));
+                            arg = (up & (ky * kw + kx)) | (~up & arg);
+                        }
+                    }
+                    ST(y + o + j, best);
+                    *(vu8 *)(win + o + j) = __builtin_convertvector(arg, vu8);
+                }
+            }
+}
+
+/* gx (zeroed here) += gy routed to each output's winner; images n0..n1-1 */
+void max_pool_backward(const float *gy, const unsigned char *win, float *gx, int n0, int n1,
+                       int h, int w, int c, int kh, int kw, int sy, int sx, int ph, int pw,
+                       int ho, int wo)
+{
+    long image = (long)h * w * c;
+    for (long i = n0 * image; i < n1 * image; i++) gx[i] = 0;
+    for (long n = n0; n < n1; n++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                long o = ((n * ho + oy) * wo + ox) * c;
+                for (int j = 0; j < c; j++) {
+                    int k = win[o + j];
+                    int iy = oy * sy - ph + k / kw, ix = ox * sx - pw + k % kw;
+                    if (iy >= 0 && iy < h && ix >= 0 && ix < w)  /* else: a -inf window */
+                        gx[((n * h + iy) * w + ix) * c + j] += gy[o + j];
+                }
+            }
+}
