@@ -4,11 +4,14 @@
     python bench/profile_fast.py --model cnn --steps 3
 
 Times ``--steps`` training steps (batch 128, after one warm-up step) under
-cProfile and groups the functions' own time: BLAS GEMM inside the fast
-convolution, the patch gather (im2col), the rest of the fast convolution
-(padding, bias, layout, bias gradient), pooling, and Chainer's own functions
-(linear, ReLU, BN, dropout, loss, optimizer).  Prints the groups and the top
-functions.
+cProfile and groups the functions' own time: the compiled kernels (conv
+forward + data gradient, weight gradient, BN/ReLU/pooling), the wait for the
+kernels' second thread, BLAS GEMM and patch gather where im2col + GEMM still
+runs, the rest of the fast convolution (padding, bias, layout), NumPy pooling,
+and Chainer's own functions (linear, ReLU, BN, dropout, loss, optimizer).
+cProfile sees the main thread only: a kernel's time is the main thread's
+share of the batch, the wait is how much longer the other thread took.
+Prints the groups and the top functions.
 """
 import argparse
 import cProfile
@@ -24,11 +27,16 @@ for path in (os.path.join(os.path.dirname(HERE), 'src'), HERE):
 import speed  # noqa: E402
 
 CATEGORIES = (  # (label, predicate on (file, function name)); first match wins
+    ('conv kernels: forward + data gradient (C)', lambda f, n: n == 'forward_chunk'),
+    ('conv kernels: weight gradient (C)', lambda f, n: n == 'weight_gradient_chunk'),
+    ('waiting for the other kernel thread', lambda f, n: "'acquire' of" in n),
+    ('BN / ReLU / pooling kernels (C)', lambda f, n: f.endswith((
+        'fastcpu/_bn_kernels.py', 'fastcpu/elementwise.py', 'fastcpu/_pool_kernels.py'))),
     ('GEMM in fast conv (BLAS)', lambda f, n: f.endswith('fastcpu/conv.py') and n == 'gemm'),
     ('patch gather (im2col copy)', lambda f, n: n == 'patch_matrix'),
     ('fast conv: pad, bias, layout, grad bias', lambda f, n: 'fastcpu/' in f and 'conv' in f
-     or f.endswith('fastcpu/_layout.py')),
-    ('fast pooling', lambda f, n: f.endswith('fastcpu/pooling.py')),
+     or f.endswith(('fastcpu/_layout.py', 'fastcpu/_direct.py'))),
+    ('fast pooling (NumPy)', lambda f, n: f.endswith('fastcpu/pooling.py')),
     ('Chainer linear (GEMM)', lambda f, n: 'functions/connection/linear' in f
      or "'dot' of" in n or "'matmul' of" in n),
     ('Chainer activations/BN/dropout/loss', lambda f, n: '/chainer/functions/' in f),

@@ -110,3 +110,21 @@ class BatchNormalizationKernelsGrad(GradientNode):
         n, _, h, w = gy.shape
         return (L.to_nchw_view(gx.reshape(n, h, w, c)), ggamma.astype(gamma.dtype),
                 g_sum.astype(gamma.dtype))
+
+
+def inference(x, gamma, beta, mean, var, eps, relu):
+    """Evaluation-mode ``gamma * (x - mean) / sqrt(var + eps) + beta`` (then ReLU), no graph.
+
+    For ``chainer.no_backprop_mode()`` (what Evaluator uses): one threaded pass,
+    the result a Variable without a creator.  Caller checks :func:`applies`.
+    """
+    lib = _native.library()
+    rows = _rows(x)
+    m, c = rows.shape
+    scale = gamma.astype(numpy.float64) / numpy.sqrt(var.astype(numpy.float64) + eps)
+    shift, scale = _f32(beta - mean * scale), _f32(scale)
+    y = numpy.empty_like(rows)
+    _native.split_batch(m, lambda lo, hi: lib.bn_apply(
+        _ptr(rows), _ptr(y), _ptr(scale), _ptr(shift), lo, hi, c, int(relu)))
+    n, _, h, w = x.shape
+    return chainer.Variable(L.to_nchw_view(y.reshape(n, h, w, c)), requires_grad=False)

@@ -75,10 +75,10 @@ def _run(xp, w, b, stride, out_hw):
     y = numpy.empty((n, ho, wo, cout), numpy.float32)
     b = None if b is None else numpy.ascontiguousarray(b)
 
-    def work(lo, hi):
+    def forward_chunk(lo, hi):
         lib.conv_forward(_ptr(xp), _ptr(w), _ptr(b), _ptr(y), lo, hi, hp, wp, cin, kh, kw,
                          sy, sx, ho, wo, cout)
-    _native.split_batch(n, work)
+    _native.split_batch(n, forward_chunk)
     return y
 
 
@@ -90,12 +90,12 @@ def backward_weights(xp, gy, w_shape, stride):
     _, ho, wo, _ = gy.shape
     sy, sx = stride
 
-    def work(lo, hi):
+    def weight_gradient_chunk(lo, hi):
         gw = numpy.empty((kh, kw, cin, cout), numpy.float32)  # the kernel zeroes it
         lib.conv_backward_weights(_ptr(xp), _ptr(gy), _ptr(gw), lo, hi, hp, wp, cin, kh, kw,
                                   sy, sx, ho, wo, cout)
         return gw
-    parts = _native.split_batch(n, work)
+    parts = _native.split_batch(n, weight_gradient_chunk)
     total = parts[0]
     for part in parts[1:]:
         total += part

@@ -137,3 +137,17 @@ def batch_normalization(x, gamma, beta, eps=2e-5, running_mean=None, running_var
     else:
         y, = BatchNormalization(eps, running_mean, running_var, decay).apply((x, gamma, beta))
     return F.relu(y) if relu else y
+
+
+def fixed_batch_normalization(x, gamma, beta, mean, var, eps=2e-5, relu=False):
+    """Evaluation with fixed statistics under ``no_backprop_mode``, by the kernels where they apply.
+
+    Else ``F.fixed_batch_normalization`` (then ``F.relu`` when ``relu``).
+    """
+    arrays = [a.array if isinstance(a, chainer.Variable) else a for a in (x, gamma, beta)]
+    if (not chainer.config.enable_backprop and isinstance(arrays[0], numpy.ndarray)
+            and arrays[0].ndim == 4 and _bn_kernels.applies(arrays[0], arrays[1])
+            and arrays[2].dtype == arrays[1].dtype):
+        return _bn_kernels.inference(arrays[0], arrays[1], arrays[2], mean, var, eps, relu)
+    y = F.fixed_batch_normalization(x, gamma, beta, mean, var, eps=eps)
+    return F.relu(y) if relu else y

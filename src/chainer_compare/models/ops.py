@@ -93,7 +93,9 @@ class BatchNormalization(L.BatchNormalization):
     In training mode (not fine-tuning, not recomputing) a NumPy input goes
     to :func:`chainer_compare.fastcpu.batch_normalization`, which falls back
     to Chainer itself unless the input is contiguous channels-last or NCHW
-    memory.  Evaluation, GPU arrays and the switch off are exactly Chainer's.  Parameters, running statistics and
+    memory; evaluation under ``no_backprop_mode`` (what the Evaluator does)
+    to :func:`chainer_compare.fastcpu.fixed_batch_normalization`.  Evaluation
+    with backprop, GPU arrays and the switch off are exactly Chainer's.  Parameters, running statistics and
     serialization are the parent's, so snapshots are interchangeable.
     """
 
@@ -111,12 +113,17 @@ class BatchNormalization(L.BatchNormalization):
         return self._fast_forward(fast, x, relu=True)
 
     def _fast(self, x):
-        return (_fast_backend() if chainer.config.train
-                and not chainer.config.in_recomputing and self.avg_mean is not None
-                and self.gamma is not None and self.beta is not None
-                and self.axis is None and _on_cpu(x) else None)
+        """The fast backend for training, or for inference (evaluation without backprop)."""
+        if not (chainer.config.train or not chainer.config.enable_backprop):
+            return None
+        return (_fast_backend() if not chainer.config.in_recomputing
+                and self.avg_mean is not None and self.gamma is not None
+                and self.beta is not None and self.axis is None and _on_cpu(x) else None)
 
     def _fast_forward(self, fast, x, relu):
+        if not chainer.config.train:
+            return fast.fixed_batch_normalization(x, self.gamma, self.beta, self.avg_mean,
+                                                  self.avg_var, eps=self.eps, relu=relu)
         return fast.batch_normalization(x, self.gamma, self.beta, eps=self.eps,
                                         running_mean=self.avg_mean,
                                         running_var=self.avg_var, decay=self.decay, relu=relu)
