@@ -172,3 +172,21 @@ def test_torch_twins_match_chainer_models():
         twin = create_torch_model(name, 3, 32, 10, res_depth=3)
         assert sum(p.size for p in model.params()) == sum(p.numel() for p in twin.parameters())
         assert tuple(twin(torch.zeros(2, 3, 32, 32)).shape) == (2, 10)
+
+
+@pytest.mark.parametrize('name', list_models())
+def test_evaluation_outputs_equal_with_fast_path_on_and_off(name, fastcpu_backend):
+    """Test-mode forward under no_backprop_mode (the Evaluator's), every registered model."""
+    numpy.random.seed(0)
+    model = create_model(name, in_channels=3, image_size=32, n_classes=10, res_depth=1)
+    rng = numpy.random.RandomState(3)
+    for _, value in _persistents(model):  # running statistics away from 0 / 1
+        value[...] = rng.uniform(0.5, 1.5, value.shape) if value.min() > 0 else \
+            rng.standard_normal(value.shape)
+    x = rng.standard_normal((BATCH, 3, 32, 32)).astype(numpy.float32)
+    outputs = []
+    for fast in (True, False):
+        with chainer.using_config('train', False), chainer.using_config('fast_cpu', fast), \
+                chainer.no_backprop_mode():
+            outputs.append(model(x).array)
+    assert_close(outputs[0], outputs[1], rtol=1e-4)
