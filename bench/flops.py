@@ -48,17 +48,34 @@ class _LayerRecorder(chainer.LinkHook):
         self.layers.append((link, 2 * outputs_per_image * per_output))
 
 
+def _record(model, in_shape, train, batch=1):
+    x = numpy.zeros((batch,) + tuple(in_shape), numpy.float32)
+    recorder = _LayerRecorder()
+    with chainer.using_config('train', train), chainer.no_backprop_mode(), recorder:
+        model(x)
+    return recorder.layers
+
+
 def layer_flops(model, in_shape):
     """[(link path, forward FLOPs per image)] in execution order, test mode.
 
     ``in_shape``: one image's (channels, height, width).
     """
-    x = numpy.zeros((1,) + tuple(in_shape), numpy.float32)
-    recorder = _LayerRecorder()
-    with chainer.using_config('train', False), chainer.no_backprop_mode(), recorder:
-        model(x)
     paths = {id(link): path for path, link in model.namedlinks()}
-    return [(paths[id(link)], flops) for link, flops in recorder.layers]
+    return [(paths[id(link)], flops) for link, flops in _record(model, in_shape, False)]
+
+
+def realized_train_flops(model, in_shape, seed):
+    """Training FLOPs/image of the step that bench/speed.py seeds with ``seed``.
+
+    Replays its stochastic-depth draws: NumPy seeded alike, a training-mode
+    forward of two images (BN needs more than one).  Exact for models whose
+    only global-RNG draws are per block (``residual`` without swapout);
+    per-element dropout would consume a batch-dependent number of draws.
+    """
+    numpy.random.seed(seed)
+    layers = _record(model, in_shape, True, batch=2)
+    return 3 * sum(flops for _, flops in layers) - layers[0][1]
 
 
 def keep_probability(model, path):

@@ -50,7 +50,9 @@ def _gemm_lines(rows):
         return []
     peak = gemm[-1]
     return ['GEMM peak of this machine: **{:.1f} GFLOP/s** (float32 `numpy.matmul` of square '
-            'matrices, best of 3 per size: {}; peak = {}).'.format(
+            'matrices, best of 3 per size: {}; peak = {}).  It is what NumPy\'s BLAS reaches, '
+            'the ceiling for the fast path\'s GEMMs, not the cores\' theoretical peak: PyTorch\'s '
+            'own kernels (oneDNN) can go past 100 %.'.format(
                 peak['gflop_per_s'], ', '.join('{} {:.1f}'.format(r['variant'], r['gflop_per_s'])
                                                for r in gemm[:-1]), peak['note']), '']
 
@@ -87,7 +89,10 @@ def render_markdown(args, env, rows, elapsed, ratio):
         'both frameworks draw their skip decisions from it (one draw per block per step), so '
         'in each round all three variants skip the same blocks; `resnet74-skip` reports the '
         '*mean* step time over those rounds (throughput on identical work; a median would pick '
-        'one draw), the other rows the median.',
+        'one draw), the other rows the median.{}'.format(''.join(
+            '  The timed rounds of `{}` did {:.3f} x the expected training FLOPs (their draws; '
+            'its % of peak uses the expectation).'.format(r['model'], r['timed_flops_ratio'])
+            for r in train if r['variant'] == 'fast' and 'timed_flops_ratio' in r)),
         '',
     ] + _gemm_lines(rows) + [
         'FLOPs per image, counted analytically by bench/flops.py from the Chainer model '

@@ -102,13 +102,22 @@ def model_spec(name, args):
 
 
 def count_flops(args, in_shape):
-    """{bench model: {'train': FLOPs/image, 'eval': FLOPs/image}} (bench/flops.py)."""
+    """{bench model: {'train': FLOPs/image, 'eval': FLOPs/image}} (bench/flops.py).
+
+    A stochastic-depth model also gets 'timed_train': the mean training FLOPs of
+    the seeds its timed rounds use, to show how far their draws are from the
+    expectation the peak fraction is computed with.
+    """
     counts = {}
     for name in args.models:
         model_name, options = model_spec(name, args)
         model = create_model(model_name, in_channels=in_shape[0], image_size=in_shape[1],
                              n_classes=10, **options)
         counts[name] = flops.model_flops(model, in_shape)
+        if is_stochastic(name):
+            seeds = range(args.big_reps if BENCH_MODELS[name].big else args.reps)
+            counts[name]['timed_train'] = sum(
+                flops.realized_train_flops(model, in_shape, seed) for seed in seeds) / len(seeds)
     return counts
 
 
@@ -155,6 +164,9 @@ def bench_models(args, train, have_torch, counts, peak, log):
                        note='params={}{}'.format(steps[variant].n_params,
                                                  ' stat=mean' if mean else ''))
             if counts:
+                if mean:
+                    row['timed_flops_ratio'] = counts[name]['timed_train'] / counts[name]['train']
+                    row['note'] += ' timed_flops/expected={:.3f}'.format(row['timed_flops_ratio'])
                 row['flops_per_image'] = int(round(counts[name][section]))
                 row['gflop_per_s'] = row['flops_per_image'] * row['images_per_s'] / 1e9
                 row['peak_fraction'] = row['gflop_per_s'] / peak if peak else None
