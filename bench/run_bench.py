@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""``make bench``: training and inference images/s of this project vs stock Chainer vs PyTorch (CPU).
+"""``make bench``: training and inference images/s, this project vs stock Chainer vs PyTorch.
 
 For each model of bench/bench_models.py (cnn, cnnbn, vgg, ``residual`` =
 ResNet-20, seed 004's ResNet-74 plain and with stochastic depth) at batch 128

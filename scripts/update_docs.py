@@ -67,6 +67,7 @@ def _row(results, **match):
 
 
 def train_rate(results, model, variant, section='train'):
+    """images/s of a ``train`` row (or, with ``section='eval'``, an inference row)."""
     return float(_row(results, section=section, model=model, variant=variant)['images_per_s'])
 
 
@@ -122,7 +123,8 @@ def readme_speed(cpu, gpu):
         '{} {:,.0f} / {:,.0f} / {:,.0f} images/s ({:.2f}× stock, {:.2f}× PyTorch)'.format(
             label, train_rate(cpu, m, 'fast'), train_rate(cpu, m, 'stock'),
             train_rate(cpu, m, 'torch'), train_rate(cpu, m, 'fast') / train_rate(cpu, m, 'stock'),
-            train_rate(cpu, m, 'fast') / train_rate(cpu, m, 'torch')) for m, label in models_in(cpu))
+            train_rate(cpu, m, 'fast') / train_rate(cpu, m, 'torch'))
+        for m, label in models_in(cpu))
     training_gpu = '; '.join('{} {:,.0f} / {:,.0f} images/s'.format(
         label, train_rate(gpu, m, 'cupy'), train_rate(gpu, m, 'torch_cuda'))
         for m, label in models_in(gpu))
@@ -162,8 +164,9 @@ def _cpu_table(cpu, section):
         line = '| {} | {:.1f} | {:.1f} | {:.1f} | {:.2f}x | {:.2f}x |'.format(
             label, fast, stock, torch, fast / stock, fast / torch)
         if peaks:
-            line += ''.join(' {:.1f} % |'.format(100 * peak_fraction(cpu, model, v, section))
-                            for v in ('fast', 'torch'))
+            fractions = (peak_fraction(cpu, model, v, section) for v in ('fast', 'torch'))
+            line += ''.join(' - |' if f is None else ' {:.1f} % |'.format(100 * f)
+                            for f in fractions)
         lines.append(line)
     return lines
 
