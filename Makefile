@@ -69,7 +69,7 @@ seed004: install  ## seed 004's study (7 configurations x 5 seeds, studies/seed0
 demo: install  ## real Fashion-MNIST end to end on the CPU: data stage, the demo study (3 configs x 3 seeds), plots + verdicts
 	PYTHON=$(PY) scripts/demo.sh
 
-bench: install  ## training images/s: fast CPU path vs stock Chainer vs PyTorch -> bench/RESULTS.md, bench/results.csv
+bench: install  ## training + inference images/s and % of GEMM peak: fast CPU path vs stock Chainer vs PyTorch -> bench/RESULTS.md, bench/results.csv
 	$(PIP) install -q $(TORCH_REQ)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/run_bench.py
 

@@ -52,12 +52,12 @@ def main(argv=None):
     p.add_argument('--top', type=int, default=12, help='functions listed (default 12)')
     args = p.parse_args(argv)
     x, t = speed.synthetic_batch(args.batch)
-    step = speed.chainer_step(args.model, x, t, True, res_depth=3)
-    step()
+    step = speed.chainer_step(args.model, {'res_depth': 3}, x, t, fast_cpu=True)
+    step(0)
     profiler = cProfile.Profile()
     profiler.enable()
-    for _ in range(args.steps):
-        step()
+    for index in range(args.steps):
+        step(index)
     profiler.disable()
     stats = pstats.Stats(profiler)
     total = sum(v[2] for v in stats.stats.values())

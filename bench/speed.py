@@ -1,10 +1,16 @@
-"""Timing pieces of ``bench/run_bench.py``: training steps and augmentation throughput.
+"""Timing pieces of ``bench/run_bench.py``: training/evaluation steps and augmentation.
 
-Every variant is a zero-argument ``step()`` doing one full training iteration
-(forward, loss, backward, optimizer update) on a fixed synthetic batch.
-:func:`time_round_robin` warms each one up, then times one step of every
-variant per round, rotating the order each round, so a burst of load from
-other processes on a shared machine hits all variants alike.
+Every variant is a ``step(seed)`` doing one full training iteration (forward,
+loss, backward, optimizer update) -- or, built with ``train=False``, one
+inference pass -- on a fixed synthetic batch.  :func:`time_round_robin` warms
+each one up, then times one step of every variant per round, rotating the
+order each round, so a burst of load from other processes on a shared machine
+hits all variants alike.
+
+``seed``: every step first seeds NumPy's global RNG (CuPy's on a GPU) with the
+round's seed.  Stochastic depth draws its skip decisions from that RNG (one
+draw per block, the PyTorch twin included), so in round r every variant skips
+the same blocks and does the same work; dropout masks repeat likewise.
 """
 import statistics
 import time
@@ -19,6 +25,8 @@ from chainer_compare.models import create_model
 
 #: One optimizer for every framework (its cost is small next to the network's).
 LEARNING_RATE, MOMENTUM = 0.01, 0.9
+#: Seeds of the warm-up steps, apart from the timed rounds' 0, 1, 2, ...
+WARMUP_SEED = 10000
 
 
 def synthetic_batch(batch, in_channels=3, image_size=32, n_classes=10, seed=0):
@@ -28,86 +36,75 @@ def synthetic_batch(batch, in_channels=3, image_size=32, n_classes=10, seed=0):
     return x, t
 
 
-def chainer_step(name, x, t, fast_cpu, res_depth):
-    """One Chainer training step of model ``name`` with the fast CPU path on or off."""
+def chainer_step(model_name, options, x, t, fast_cpu=True, train=True, gpu=-1):
+    """One Chainer step of ``create_model(model_name, **options)``.
+
+    ``fast_cpu``: the project's fast CPU path on (a) or off (b, stock Chainer).
+    ``train=False``: inference as the Evaluator runs it (test mode, no graph).
+    ``gpu`` >= 0: on that GPU (CuPy), synchronized so it can be timed.
+    """
     numpy.random.seed(0)
-    model = create_model(name, in_channels=x.shape[1], image_size=x.shape[2],
-                         n_classes=10, res_depth=res_depth)
+    model = create_model(model_name, in_channels=x.shape[1], image_size=x.shape[2],
+                         n_classes=10, **options)
+    xp, sync = numpy, lambda: None  # noqa: E731
+    if gpu >= 0:
+        import cupy
+        device = chainer.get_device('@cupy:{}'.format(gpu))
+        device.use()
+        model.to_device(device)
+        xp, sync = cupy, cupy.cuda.Device(gpu).synchronize
+        x, t = cupy.asarray(x), cupy.asarray(t)
     optimizer = chainer.optimizers.MomentumSGD(LEARNING_RATE, MOMENTUM)
     optimizer.setup(model)
 
-    def step():
+    def train_step(seed):
+        xp.random.seed(seed)
         with chainer.using_config('train', True), chainer.using_config('fast_cpu', fast_cpu):
             model.cleargrads()
             loss = F.softmax_cross_entropy(model(x), t)
             loss.backward()
             optimizer.update()
+        sync()
+
+    def eval_step(seed):
+        xp.random.seed(seed)
+        with chainer.using_config('train', False), chainer.no_backprop_mode(), \
+                chainer.using_config('fast_cpu', fast_cpu):
+            model(x)
+        sync()
+    step = train_step if train else eval_step
     step.n_params = sum(p.size for p in model.params())
     return step
 
 
-def torch_step(name, x, t, res_depth):
-    """One PyTorch training step of the twin architecture (bench/torch_models.py)."""
+def torch_step(model_name, options, x, t, train=True, gpu=-1):
+    """One PyTorch step of the twin architecture (bench/torch_models.py), CPU or CUDA."""
     import torch
     from torch_models import create_torch_model
 
     torch.manual_seed(0)
-    model = create_torch_model(name, x.shape[1], x.shape[2], 10, res_depth).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
-    tx, tt = torch.from_numpy(x), torch.from_numpy(t.astype(numpy.int64))
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(tx), tt)
-        loss.backward()
-        optimizer.step()
-    step.n_params = sum(p.numel() for p in model.parameters())
-    return step
-
-
-def chainer_gpu_step(name, x, t, res_depth, gpu):
-    """One Chainer training step on GPU ``gpu`` (CuPy), synchronized so it can be timed."""
-    import cupy
-
-    numpy.random.seed(0)
-    device = chainer.get_device('@cupy:{}'.format(gpu))
-    device.use()
-    model = create_model(name, in_channels=x.shape[1], image_size=x.shape[2],
-                         n_classes=10, res_depth=res_depth)
-    model.to_device(device)
-    optimizer = chainer.optimizers.MomentumSGD(LEARNING_RATE, MOMENTUM)
-    optimizer.setup(model)
-    gx, gt = cupy.asarray(x), cupy.asarray(t)
-
-    def step():
-        with chainer.using_config('train', True):
-            model.cleargrads()
-            loss = F.softmax_cross_entropy(model(gx), gt)
-            loss.backward()
-            optimizer.update()
-        cupy.cuda.Device(gpu).synchronize()
-    step.n_params = sum(p.size for p in model.params())
-    return step
-
-
-def torch_cuda_step(name, x, t, res_depth, gpu):
-    """One PyTorch CUDA training step of the twin architecture, synchronized."""
-    import torch
-    from torch_models import create_torch_model
-
-    torch.manual_seed(0)
-    dev = torch.device('cuda', gpu)
-    model = create_torch_model(name, x.shape[1], x.shape[2], 10, res_depth).train().to(dev)
+    dev = torch.device('cuda', gpu) if gpu >= 0 else torch.device('cpu')
+    sync = (lambda: torch.cuda.synchronize(dev)) if gpu >= 0 else (lambda: None)
+    model = create_torch_model(model_name, x.shape[1], x.shape[2], 10, **options).to(dev)
+    model.train(train)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
     tx = torch.from_numpy(x).to(dev)
     tt = torch.from_numpy(t.astype(numpy.int64)).to(dev)
 
-    def step():
+    def train_step(seed):
+        numpy.random.seed(seed)  # the twin's stochastic depth draws from NumPy, as Chainer's
         optimizer.zero_grad(set_to_none=True)
         loss = torch.nn.functional.cross_entropy(model(tx), tt)
         loss.backward()
         optimizer.step()
-        torch.cuda.synchronize(dev)
+        sync()
+
+    def eval_step(seed):
+        numpy.random.seed(seed)
+        with torch.no_grad():
+            model(tx)
+        sync()
+    step = train_step if train else eval_step
     step.n_params = sum(p.numel() for p in model.parameters())
     return step
 
@@ -115,33 +112,39 @@ def torch_cuda_step(name, x, t, res_depth, gpu):
 def time_round_robin(steps, warmup, reps):
     """{variant: [wall seconds per step]} for ``reps`` rounds after ``warmup`` steps each.
 
-    Also returns {variant: [CPU seconds per step]} (process time: below
-    2 x wall on 2 cores means other processes took the CPU).
+    Round r calls every step with seed r.  Also returns {variant: [CPU seconds
+    per step]} (process time: below 2 x wall on 2 cores means other processes
+    took the CPU).
     """
     names = list(steps)
     for name in names:
-        for _ in range(warmup):
-            steps[name]()
+        for index in range(warmup):
+            steps[name](WARMUP_SEED + index)
     wall = {name: [] for name in names}
     cpu = {name: [] for name in names}
     for round_index in range(reps):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             w0, c0 = time.perf_counter(), time.process_time()
-            steps[name]()
+            steps[name](round_index)
             wall[name].append(time.perf_counter() - w0)
             cpu[name].append(time.process_time() - c0)
     return wall, cpu
 
 
-def summarize(batch, wall, cpu):
-    """images/s from the median step (plus best and worst) and the CPU share."""
-    median = statistics.median(wall)
+def summarize(batch, wall, cpu, mean=False):
+    """images/s from the median step (plus best and worst) and the CPU share.
+
+    ``mean``: images/s from the mean step instead, for steps whose work varies
+    (stochastic depth): every variant ran the same seeds, so the mean is the
+    throughput on identical work, where a median would pick one draw.
+    """
+    typical = statistics.mean(wall) if mean else statistics.median(wall)
     return {
-        'images_per_s': batch / median,
+        'images_per_s': batch / typical,
         'best_images_per_s': batch / min(wall),
         'worst_images_per_s': batch / max(wall),
-        'median_step_s': median,
+        'median_step_s': statistics.median(wall),
         'cpu_per_wall': statistics.median(c / w for c, w in zip(cpu, wall)),
         'reps': len(wall),
     }

@@ -9,11 +9,18 @@ images/s compare the frameworks, not the networks.  Matching details:
   ``ceil_mode=True`` for these sizes (32 -> 16 -> 8 -> 4 with 3x3 stride 2);
 * the residual shortcut prepends zero channels and subsamples with a 1x1
   stride-2 average pooling (seed 004), i.e. ``x[:, :, ::2, ::2]``;
-* dropout ratios and places as in ``chainer_compare.models``.
+* dropout ratios and places as in ``chainer_compare.models``;
+* stochastic depth (``skip_depth``) takes the skip probabilities from the
+  Chainer model's own ``skip_ratios`` and draws, like it, one number per
+  block per minibatch from NumPy's global RNG, so seeding NumPy gives both
+  frameworks the same skipped blocks (bench/speed.py seeds every step).
 """
+import numpy
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from chainer_compare.models.residual import skip_ratios
 
 
 def conv_block(c_in, c_out, ksize, pad, batchnorm, stride=1, relu=True):
@@ -74,9 +81,13 @@ class VGG(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, c_in, c_out, stride):
+    """As Chainer's: with ``skip_ratio`` > 0 a training step skips the branch with that
+    probability and evaluation scales the branch by ``1 - skip_ratio``."""
+
+    def __init__(self, c_in, c_out, stride, skip_ratio=0.0):
         super().__init__()
         self.c_in, self.c_out, self.stride = c_in, c_out, stride
+        self.skip_ratio = skip_ratio
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1)
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1)
@@ -89,22 +100,29 @@ class ResidualBlock(nn.Module):
             shortcut = torch.cat((zeros, shortcut), 1)
         if self.stride != 1:
             shortcut = shortcut[:, :, ::self.stride, ::self.stride]
+        if self.training and self.skip_ratio > 0 and numpy.random.rand() < self.skip_ratio:
+            return shortcut  # x is a ReLU output, so this is relu(shortcut), as in Chainer
         h = F.relu(self.bn1(self.conv1(x)))
         h = self.bn2(self.conv2(h))
+        if not self.training and self.skip_ratio > 0:
+            h = h * (1.0 - self.skip_ratio)
         return F.relu(h + shortcut)
 
 
 class ResidualNet(nn.Module):
-    """``residual`` without stochastic depth/swapout: 6n+2 layers (n=3: ResNet-20)."""
+    """``residual`` (no swapout): 6n+2 layers (n=3: ResNet-20, 12: ResNet-74), with
+    stochastic depth when ``skip_depth``."""
 
-    def __init__(self, in_channels=3, n_classes=10, res_depth=3):
+    def __init__(self, in_channels=3, n_classes=10, res_depth=3, skip_depth=False):
         super().__init__()
         self.stem = nn.Sequential(*conv_block(in_channels, 16, 3, 1, True))
         blocks, channels = [], 16
+        ratios = skip_ratios(res_depth) if skip_depth else [0.0] * (3 * res_depth)
         for stage, width in enumerate((16, 32, 64)):
             for index in range(res_depth):
                 stride = 2 if stage > 0 and index == 0 else 1
-                blocks.append(ResidualBlock(channels, width, stride))
+                blocks.append(ResidualBlock(channels, width, stride,
+                                            ratios[stage * res_depth + index]))
                 channels = width
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(channels, n_classes)
@@ -114,7 +132,8 @@ class ResidualNet(nn.Module):
         return self.fc(h.mean(dim=(2, 3)))
 
 
-def create_torch_model(name, in_channels=3, image_size=32, n_classes=10, res_depth=3):
+def create_torch_model(name, in_channels=3, image_size=32, n_classes=10, res_depth=3,
+                       skip_depth=False):
     """The PyTorch twin of ``chainer_compare.models.create_model(name, ...)``."""
     if name == 'cnn':
         return SeedCNN(in_channels, n_classes, False, image_size)
@@ -123,5 +142,5 @@ def create_torch_model(name, in_channels=3, image_size=32, n_classes=10, res_dep
     if name == 'vgg':
         return VGG(in_channels, n_classes, image_size)
     if name == 'residual':
-        return ResidualNet(in_channels, n_classes, res_depth)
+        return ResidualNet(in_channels, n_classes, res_depth, skip_depth)
     raise ValueError('no PyTorch twin for model {!r}'.format(name))

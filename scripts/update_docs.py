@@ -15,6 +15,7 @@ from its file; tests/test_docs_tables.py regenerates them and compares.
 import argparse
 import collections
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -25,8 +26,21 @@ CPU_RESULTS = 'bench/results.csv'
 GPU_RESULTS = 'bench/results-gpu.csv'
 FASHION_STUDY = 'docs/results/fashion-mnist-study.json'  # python src/study.py export
 ZALANDO_2CONV_BN = 93.4  # published test accuracy (%), Zalando's Fashion-MNIST benchmark
-MODELS = (('cnn', '`cnn`'), ('cnnbn', '`cnnbn`'), ('vgg', '`vgg`'),
-          ('residual', 'ResNet-20'))  # bench/run_bench.py's res_depth 3
+
+
+def _bench_models():
+    """bench/bench_models.py's rows (the names run_bench.py writes in the CSV's ``model``)."""
+    spec = importlib.util.spec_from_file_location(
+        'bench_models', os.path.join(ROOT, 'bench', 'bench_models.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.BENCH_MODELS
+
+
+#: (CSV model name, docs label) in table order; `residual` is run_bench.py's
+#: default res_depth 3, ResNet-20.  A results file from before a row existed
+#: (e.g. no ResNet-74) simply lacks it: the tables leave that row out.
+MODELS = tuple((name, spec.label) for name, spec in _bench_models().items())
 
 Results = collections.namedtuple('Results', 'path rows provenance')
 
@@ -52,8 +66,37 @@ def _row(results, **match):
     raise SystemExit('{}: no row with {}'.format(results.path, match))
 
 
-def train_rate(results, model, variant):
-    return float(_row(results, section='train', model=model, variant=variant)['images_per_s'])
+def train_rate(results, model, variant, section='train'):
+    """images/s of a ``train`` row (or, with ``section='eval'``, an inference row)."""
+    return float(_row(results, section=section, model=model, variant=variant)['images_per_s'])
+
+
+def has_rows(results, **match):
+    return any(all(row.get(k) == v for k, v in match.items()) for row in results.rows)
+
+
+def models_in(results, section='train'):
+    """(model, label) of :data:`MODELS` that ``results`` has ``section`` rows for."""
+    return [(m, label) for m, label in MODELS if has_rows(results, section=section, model=m)]
+
+
+def peak_fraction(results, model, variant, section='train'):
+    """Fraction of the GEMM peak, or None in a results file from before it was measured."""
+    value = _row(results, section=section, model=model, variant=variant).get('peak_fraction')
+    return float(value) if value else None
+
+
+def gemm_line(results):
+    """The GEMM-peak sentence, or '' when ``results`` has no ``gemm`` section."""
+    gemm = [row for row in results.rows if row['section'] == 'gemm']
+    if not gemm:
+        return ''
+    sizes = ', '.join('{} {:.1f}'.format(row['variant'], float(row['gflop_per_s']))
+                      for row in gemm if row['variant'] != 'peak')
+    return ('GEMM peak {:.1f} GFLOP/s (float32 `numpy.matmul`, {} GFLOP/s); % of peak = '
+            'FLOPs/image (bench/flops.py: 3F - F_first for training, F for inference; '
+            'convolutions and linear layers only) x images/s / peak.  '.format(
+                float(_row(results, section='gemm', variant='peak')['gflop_per_s']), sizes))
 
 
 def augment_rate(results, spec):
@@ -80,10 +123,11 @@ def readme_speed(cpu, gpu):
         '{} {:,.0f} / {:,.0f} / {:,.0f} images/s ({:.2f}× stock, {:.2f}× PyTorch)'.format(
             label, train_rate(cpu, m, 'fast'), train_rate(cpu, m, 'stock'),
             train_rate(cpu, m, 'torch'), train_rate(cpu, m, 'fast') / train_rate(cpu, m, 'stock'),
-            train_rate(cpu, m, 'fast') / train_rate(cpu, m, 'torch')) for m, label in MODELS)
+            train_rate(cpu, m, 'fast') / train_rate(cpu, m, 'torch'))
+        for m, label in models_in(cpu))
     training_gpu = '; '.join('{} {:,.0f} / {:,.0f} images/s'.format(
         label, train_rate(gpu, m, 'cupy'), train_rate(gpu, m, 'torch_cuda'))
-        for m, label in MODELS)
+        for m, label in models_in(gpu))
     lines = [
         '| what | figure | file |', '|---|---|---|',
         '| data stage, CIFAR-10-sized random data ({:,} + {:,} images, all four pickles), CPU '
@@ -91,7 +135,15 @@ def readme_speed(cpu, gpu):
         '| training, batch 128, CPU: this project vs stock Chainer vs PyTorch | {} | `{}` |'
         .format(training_cpu, cpu.path),
         '| training, batch 128, GPU: Chainer on CuPy (no cuDNN) vs PyTorch CUDA | {} | `{}` |'
-        .format(training_gpu, gpu.path),
+        .format(training_gpu, gpu.path)]
+    if models_in(cpu, 'eval'):
+        lines.append(
+            '| inference (test mode), batch 128, CPU: this project vs stock Chainer vs PyTorch '
+            '| {} | `{}` |'.format('; '.join(
+                '{} {:,.0f} / {:,.0f} / {:,.0f} images/s'.format(
+                    label, *(train_rate(cpu, m, v, 'eval') for v in ('fast', 'stock', 'torch')))
+                for m, label in models_in(cpu, 'eval')), cpu.path))
+    lines += [
         '| augmentation `crop,flip`, batch 128 | {:,.0f} images/s on the CPU, {:,.0f} on the GPU '
         '| `{}`, `{}` |'.format(augment_rate(cpu, 'crop,flip'), augment_rate(gpu, 'crop,flip'),
                                cpu.path, gpu.path),
@@ -100,25 +152,42 @@ def readme_speed(cpu, gpu):
     return '\n'.join(lines)
 
 
+def _cpu_table(cpu, section):
+    """(a)/(b)/(c) images/s of ``section``, with % of the GEMM peak when it was measured."""
+    peaks = has_rows(cpu, section='gemm', variant='peak')
+    head = '| model | (a) this project | (b) stock Chainer | (c) PyTorch | (a)/(b) | (a)/(c) |'
+    head += ' (a) % of peak | (c) % of peak |' if peaks else ''
+    lines = [head, '|---|' + '---:|' * (head.count('|') - 2)]
+    for model, label in models_in(cpu, section):
+        fast, stock, torch = (train_rate(cpu, model, v, section)
+                              for v in ('fast', 'stock', 'torch'))
+        line = '| {} | {:.1f} | {:.1f} | {:.1f} | {:.2f}x | {:.2f}x |'.format(
+            label, fast, stock, torch, fast / stock, fast / torch)
+        if peaks:
+            fractions = (peak_fraction(cpu, model, v, section) for v in ('fast', 'torch'))
+            line += ''.join(' - |' if f is None else ' {:.1f} % |'.format(100 * f)
+                            for f in fractions)
+        lines.append(line)
+    return lines
+
+
 def speed_cpu(cpu):
-    lines = ['| model | (a) this project | (b) stock Chainer | (c) PyTorch | (a)/(b) | (a)/(c) |',
-             '|---|---:|---:|---:|---:|---:|']
-    for model, label in MODELS:
-        fast, stock, torch = (train_rate(cpu, model, v) for v in ('fast', 'stock', 'torch'))
-        lines.append('| {} | {:.1f} | {:.1f} | {:.1f} | {:.2f}x | {:.2f}x |'.format(
-            label, fast, stock, torch, fast / stock, fast / torch))
+    lines = _cpu_table(cpu, 'train')
     lines += ['', 'images/s; augmentation `crop,flip` (batch 128) {:,.0f} images/s, {:.0f}x '
-              'the `cnn` training throughput.  From {}'.format(
+              'the `cnn` training throughput.  {}From {}'.format(
                   augment_rate(cpu, 'crop,flip'),
                   augment_rate(cpu, 'crop,flip') / train_rate(cpu, 'cnn', 'fast'),
-                  source_line(cpu))]
+                  gemm_line(cpu), source_line(cpu))]
+    if models_in(cpu, 'eval'):
+        lines += ['', 'Inference (test mode, no graph; batch 128, as the Evaluator runs it), '
+                  'images/s, from the same run:', ''] + _cpu_table(cpu, 'eval')
     return '\n'.join(lines)
 
 
 def speed_gpu(gpu):
     lines = ['| model | Chainer (CuPy 14, no cuDNN) | PyTorch CUDA | ratio |',
              '|---|---:|---:|---:|']
-    for model, label in MODELS:
+    for model, label in models_in(gpu):
         chainer, torch = train_rate(gpu, model, 'cupy'), train_rate(gpu, model, 'torch_cuda')
         lines.append('| {} | {:,.0f} | {:,.0f} | {:.2f}x |'.format(
             label, chainer, torch, chainer / torch))

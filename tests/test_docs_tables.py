@@ -2,6 +2,7 @@
 file (issue 12, point 5): the tables between ``<!-- table:NAME:start/end -->``
 markers must equal what scripts/update_docs.py generates from bench/*.csv, and
 every results file names the command, date, commit and machine behind it."""
+import csv
 import glob
 import importlib.util
 import json
@@ -39,14 +40,19 @@ def test_every_results_file_has_its_provenance():
             assert provenance.get(key), '{}: provenance lacks {}'.format(path, key)
 
 
-def test_a_changed_figure_is_caught(tmp_path):
-    module = _update_docs()
+def copy_docs_tree(tmp_path):
+    """The documents with tables and the results files they are built from, under tmp_path."""
     for relative in ('README.md', 'docs/speed.md', 'docs/data.md'):
         os.makedirs(tmp_path / os.path.dirname(relative), exist_ok=True)
         shutil.copy(os.path.join(ROOT, relative), tmp_path / relative)
     shutil.copytree(os.path.join(ROOT, 'bench'), tmp_path / 'bench',
                     ignore=shutil.ignore_patterns('*.py', '__pycache__'))
     shutil.copytree(os.path.join(ROOT, 'docs', 'results'), tmp_path / 'docs' / 'results')
+
+
+def test_a_changed_figure_is_caught(tmp_path):
+    module = _update_docs()
+    copy_docs_tree(tmp_path)
     csv_path = tmp_path / 'bench' / 'results.csv'
     csv_path.write_text(csv_path.read_text().replace('train,cnn,fast,128,183.8329',
                                                      'train,cnn,fast,128,283.8329'))
@@ -54,6 +60,50 @@ def test_a_changed_figure_is_caught(tmp_path):
     current, new = regenerated['README.md']
     assert current != new and '`cnn` 284 / 54 / 252' in new
     assert regenerated['docs/speed.md'][0] != regenerated['docs/speed.md'][1]
+
+
+def _with_issue13_rows(csv_path):
+    """Rewrite the committed (pre-issue-13) CSV as run_bench.py now writes it: the new
+    columns, a GEMM section, ResNet-74 training rows and an inference section."""
+    with open(csv_path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    fields = list(rows[0]) + ['flops_per_image', 'gflop_per_s', 'peak_fraction']
+    new = [{'section': 'gemm', 'variant': 'n=1024', 'gflop_per_s': '80.0'},
+           {'section': 'gemm', 'variant': 'peak', 'gflop_per_s': '95.5'}]
+    for row in rows:
+        if row['section'] == 'train':
+            row['peak_fraction'] = '0.25'
+            new += [dict(row, model=model) for model in ('resnet74', 'resnet74-skip')
+                    if row['model'] == 'residual']
+            new.append(dict(row, section='eval', images_per_s='300.0', peak_fraction='0.3'))
+    with open(csv_path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=fields, lineterminator='\n')
+        writer.writeheader()
+        writer.writerows(rows + new)
+
+
+def test_update_docs_renders_the_new_rows_sections_and_columns(tmp_path):
+    copy_docs_tree(tmp_path)
+    _with_issue13_rows(tmp_path / 'bench' / 'results.csv')
+    regenerated = _update_docs().regenerated(str(tmp_path))
+    speed = regenerated['docs/speed.md'][1]
+    assert '| model | (a) this project | (b) stock Chainer | (c) PyTorch | (a)/(b) | (a)/(c) | ' \
+        '(a) % of peak | (c) % of peak |' in speed
+    assert '| ResNet-74 | 99.6 | 29.1 | 207.5 | 3.42x | 0.48x | 25.0 % | 25.0 % |' in speed
+    assert '| ResNet-74 + stochastic depth |' in speed
+    assert 'GEMM peak 95.5 GFLOP/s' in speed and 'n=1024 80.0' in speed
+    assert 'Inference (test mode' in speed and '| `cnn` | 300.0 | 300.0 | 300.0 |' in speed
+    readme = regenerated['README.md'][1]
+    assert 'ResNet-74 + stochastic depth 100 / 29 / 207 images/s' in readme
+    assert 'inference (test mode), batch 128, CPU' in readme
+
+
+def test_update_docs_leaves_out_what_an_old_results_file_lacks():
+    """The committed CSV predates ResNet-74, inference and the GEMM peak: no such rows."""
+    tables = _update_docs().tables()
+    speed, readme = tables[('docs/speed.md', 'speed-cpu')], tables[('README.md', 'speed')]
+    assert 'ResNet-20' in speed and 'ResNet-74' not in speed and '% of peak' not in speed
+    assert 'Inference' not in speed and 'inference' not in readme
 
 
 def test_check_mode_exits_0_when_current():

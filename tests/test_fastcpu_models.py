@@ -128,52 +128,6 @@ def test_max_pooling_with_huge_window_falls_back_to_chainer():
     assert type(y.creator).__module__.startswith('chainer_compare')
 
 
-# --- make bench ------------------------------------------------------------
-
-@pytest.mark.slow
-def test_bench_quick_writes_results(tmp_path):
-    """`bench/run_bench.py --quick` runs end to end and writes its table (not timings)."""
-    import csv
-    import os
-    import subprocess
-    import sys
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    child = subprocess.run(
-        [sys.executable, os.path.join(root, 'bench', 'run_bench.py'), '--quick', '--no-data',
-         '--models', 'cnn,residual', '--out-dir', str(tmp_path)],
-        capture_output=True, text=True, timeout=300)
-    assert child.returncode == 0, child.stderr
-    with open(tmp_path / 'results.csv') as f:
-        rows = list(csv.DictReader(f))
-    train = {(r['model'], r['variant']) for r in rows if r['section'] == 'train'}
-    assert {('cnn', 'fast'), ('cnn', 'stock'), ('residual', 'fast')} <= train
-    assert all(float(r['images_per_s']) > 0 for r in rows if r['section'] == 'train')
-    text = (tmp_path / 'RESULTS.md').read_text()
-    assert '| cnn |' in text and '(a)/(b)' in text and 'num_threads' in text
-    assert 'fast/stock' in child.stdout
-    import json
-    with open(tmp_path / 'results.provenance.json') as f:
-        provenance = json.load(f)
-    assert {'command', 'date', 'commit', 'machine'} <= set(provenance)
-    assert '--quick' in provenance['command']
-
-
-@pytest.mark.requires('torch')  # torch==2.13.0, installed by make test (tests/components.py)
-def test_torch_twins_match_chainer_models():
-    """bench/torch_models.py: same parameter count and output shape as the Chainer models."""
-    import torch
-    import os
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), 'bench'))
-    from torch_models import create_torch_model
-    for name in ('cnn', 'cnnbn', 'vgg', 'residual'):
-        model = create_model(name, in_channels=3, image_size=32, n_classes=10, res_depth=3)
-        twin = create_torch_model(name, 3, 32, 10, res_depth=3)
-        assert sum(p.size for p in model.params()) == sum(p.numel() for p in twin.parameters())
-        assert tuple(twin(torch.zeros(2, 3, 32, 32)).shape) == (2, 10)
-
-
 @pytest.mark.parametrize('name', list_models())
 def test_evaluation_outputs_equal_with_fast_path_on_and_off(name, fastcpu_backend):
     """Test-mode forward under no_backprop_mode (the Evaluator's), every registered model."""
