@@ -45,6 +45,28 @@ grid:
     assert plain.hash == load_study(path).runs[0].hash != study.runs[1].hash
 
 
+
+def test_negative_switches_by_either_name(tmp_path):
+    """no_fast_cpu: true and fast_cpu: false both pass --no_fast_cpu (it was dropped before)."""
+    from chainer_compare.study import load_study
+    make_workdir(tmp_path, n_train=40)
+    path = write_study(tmp_path, text='''\
+name: switches
+flags: {iter: 1, model: cnn, dataset: data/image.pkl}
+seeds: [1]
+configurations:
+  on: {}
+  off_by_option: {no_fast_cpu: true}
+  off_by_dest: {fast_cpu: false}
+  on_by_option: {no_fast_cpu: false}
+  on_by_dest: {fast_cpu: true}
+''')
+    runs = {r.name: r for r in load_study(path).runs}
+    off = [name for name, run in runs.items() if any('fast' in a for a in run.argv)]
+    assert sorted(off) == ['off_by_dest_s1', 'off_by_option_s1']
+    assert '--no_fast_cpu' in runs['off_by_option_s1'].argv or \
+        '--no-fast-cpu' in runs['off_by_option_s1'].argv
+
 BAD_STUDIES = {
     'unknown flag': ('flags: {iter: 1, dataset: data/image.pkl, bogus: 1}\n'
                      'configurations: {a: {model: cnn}}\n', "unknown flag 'bogus'"),

@@ -153,7 +153,10 @@ def _to_argv(where, flags, index):
             if not isinstance(value, bool):
                 _fail(where, 'flag {!r} is a switch: give true or false, not {!r}'.format(
                     key, value))
-            if value != action.default:
+            # Under its own name a switch is "given or not" (no_fast_cpu: true);
+            # under its dest it is the value wanted (fast_cpu: false).
+            given = value if key != action.dest else value == action.const
+            if given and action.const != action.default:
                 argv.append(option)
             continue
         if isinstance(value, bool) or isinstance(value, (dict, type(None))):
