@@ -54,7 +54,8 @@ def test_without_ci_a_missing_component_skips_saying_why(tmp_path):
 
 
 def test_every_component_has_a_check_and_unknown_names_are_refused(monkeypatch):
-    assert set(components.COMPONENTS) == {'mpi', 'chromium', 'fashion-mnist', 'torch', 'slurm'}
+    assert set(components.COMPONENTS) == {'mpi', 'chromium', 'fashion-mnist', 'torch', 'slurm',
+                                          'kernels'}
     monkeypatch.setenv(components.HIDE_ENV, 'slurm,torch')
     assert 'hidden' in components.missing_reason('slurm')
     assert 'hidden' in components.missing_reason('torch')
