@@ -16,11 +16,12 @@ chainer.global_config.fast_cpu_kernels = True
 
 #: Output channels must be a multiple of this (the kernels' register tile).
 CHANNEL_BLOCK = 16
-#: Largest Cin*kh*kw done by the kernels.  Measured on 2 AMD EPYC cores at
-#: batch 128 (2026-12-03): the kernels were 1.3-3x faster than im2col + GEMM up
-#: to 64 channels (K <= 1600: 16-64 channels 3x3, 64 channels 5x5), even at
-#: 128 channels 3x3 (K = 1152), and about 2x slower at 256-512 channels
-#: (K >= 2304), where OpenBLAS runs these GEMMs near its peak.
+#: Largest Cin*kh*kw done by the kernels.  On 2 AMD EPYC cores at batch 128
+#: (docs/results/kernels-2026-12-03.json) they beat im2col + GEMM up to 64
+#: channels (K <= 1600: 16-64 channels 3x3, 64 channels 5x5) and roughly tied at
+#: 128 channels 3x3; at 256 channels (K = 2304) GEMM was as fast, and in
+#: development runs about 2x faster at 512 channels, where OpenBLAS runs these
+#: GEMMs near its peak.
 MAX_DEPTH = 1600
 
 
