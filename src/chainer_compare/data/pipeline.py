@@ -1,22 +1,23 @@
 """The data stage's computation: the four preprocessings of the loaded images,
 their statistics, and the files, in an order that bounds memory and time.
 
-Order of work (CIFAR-10 sizes in brackets; the arithmetic floor on two cores
-is the two covariances, ~4e11 flop each, and the two whitenings, ~1.1e12 flop
-each):
+The arithmetic floor (CIFAR-10: two covariances of 45,000 x 3072 rows, ~4e11
+flop each, and two whitenings of 60,000 rows, ~1.1e12 flop each) is ~17 s at
+the float32 GEMM peak of two cores; everything else is kept off that path:
 
-1. ``image`` and ``image_norm`` of all images [737 MB each], each with its
-   ZCA moments (per-pixel mean and covariance of the fitted training rows);
-   each is handed to the background writer as soon as it exists.
-2. Both ZCA matrices (``eigh``), side by side, one thread each.
-3. Each base array, once its own pickle is on disk, is whitened *in place*
-   and written again as the ``*_zca`` pickle.
+1. ``image``, then ``image_norm``, of all images [737 MB each], each with its
+   ZCA moments (per-pixel mean, covariance of the fitted training rows), each
+   handed to the background writer as soon as it exists.
+2. Both ZCA matrices (two ``eigh``), side by side, one thread each.
+3. ``image_norm``'s arrays, once on disk, are whitened *in place* and written
+   again as ``image_norm_zca``; ``image``'s are recomputed (one cheap pass over
+   the uint8 images), whitened in place and written as ``image_zca``.
 
-So no preprocessing is computed twice, no base array is allocated twice, and
-at most the two base arrays (+ the uint8 source while ``image_norm`` is being
-computed) are alive: ~1.7 GB for CIFAR-10.  File writing (sha256 and the copy
-into the page cache, ~1.5 CPU-s per 737 MB pickle) overlaps the computation
-in one background thread.
+Peak memory is about two float32 copies of the dataset plus the uint8 images
+(~1.8 GB for CIFAR-10): ``image``'s arrays are let go during step 2 because
+the two ``eigh`` workspaces (~0.3 GB each) on top of both copies would pass
+2 GB.  Writing (sha256 and the copy into the page cache, ~1.5 CPU-s per
+737 MB pickle) overlaps the computation in one background thread.
 """
 import concurrent.futures
 import sys
@@ -74,6 +75,11 @@ class _Phase:
         self.start = time.perf_counter()
 
 
+def _base_arrays(train_u8, test_u8, stats, base):
+    return {split: preprocess.base_transform(x, stats, base)
+            for split, x in (('train', train_u8), ('test', test_u8))}
+
+
 def write_outputs(out, data, zca_eps, fit_rows, quiet):
     """Write the four image pickles, labels, statistics and sample PNG; return
     ``(manifest outputs, stats)``.  The statistics are fitted on the training
@@ -82,29 +88,29 @@ def write_outputs(out, data, zca_eps, fit_rows, quiet):
     train_u8, test_u8 = data.pop('train_x'), data.pop('test_x')
     stats = {'mean': preprocess.scalar_mean(train_u8, fit_rows),
              'contrast_eps': preprocess.CONTRAST_EPS, 'zca': {}, 'zca_eps': zca_eps}
-    panels, arrays, moments = [('raw', train_u8[:100].copy(), False)], {}, []
+    panels, moments = {'raw': train_u8[:100].copy()}, []
     phase, writer = _Phase(quiet), BackgroundWriter(out)
     try:
-        for base in BASES:
-            arrays[base] = {split: preprocess.base_transform(x, stats, base)
-                            for split, x in (('train', train_u8), ('test', test_u8))}
-            panels.append((base, arrays[base]['train'][:100].copy(), True))
-            moments.append(preprocess.zca_moments(arrays[base]['train'], rows=fit_rows))
-            writer.put(base + '.pkl', arrays[base])
-        del train_u8, test_u8
+        for base in BASES:  # image_norm last: its arrays stay for step 3
+            arrays = _base_arrays(train_u8, test_u8, stats, base)
+            panels[base] = arrays['train'][:100].copy()
+            moments.append(preprocess.zca_moments(arrays['train'], rows=fit_rows))
+            writer.put(base + '.pkl', arrays)
         phase.done('image, image_norm and their covariances')
         for base, zca in zip(BASES, preprocess.zca_from_moments_parallel(moments, zca_eps)):
             stats['zca'][base + '_zca'] = zca
         del moments
         phase.done('ZCA matrices')
-        for base in BASES:
-            writer.release(base + '.pkl')
-            whitened = arrays.pop(base)
-            for x in whitened.values():
+        writer.release('image_norm.pkl')
+        for base in ('image_norm', 'image'):
+            if base == 'image':
+                arrays = _base_arrays(train_u8, test_u8, stats, base)
+                del train_u8, test_u8
+            for x in arrays.values():
                 preprocess.zca_apply(x, stats['zca'][base + '_zca'])
-            panels.append((base + '_zca', whitened['train'][:100].copy(), True))
-            writer.put(base + '_zca.pkl', whitened)
-            del whitened
+            panels[base + '_zca'] = arrays['train'][:100].copy()
+            writer.put(base + '_zca.pkl', arrays)
+            del arrays
         writer.put('label.pkl', {'train': data['train_y'], 'test': data['test_y']})
         if 'train_coarse' in data:
             writer.put('label_coarse.pkl', {'train': data['train_coarse'],
@@ -113,7 +119,8 @@ def write_outputs(out, data, zca_eps, fit_rows, quiet):
     finally:
         writer.close()
     phase.done('whitened and wrote everything')
-    png = sample_grid_png(panels)
+    png = sample_grid_png([('raw', panels['raw'], False)]
+                          + [(name, panels[name], True) for name in preprocess.PREPROCESSINGS])
     outputs = writer.outputs
     outputs['samples.png'] = storage.write_file(out, 'samples.png', lambda f: f.write(png))
     return outputs, stats
