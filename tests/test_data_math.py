@@ -100,3 +100,37 @@ def test_transform_of_a_non_contiguous_view_equals_that_of_a_copy():
     copy = numpy.ascontiguousarray(view)
     numpy.testing.assert_array_equal(contrast_normalize(view), contrast_normalize(copy))
     numpy.testing.assert_array_equal(subtract_mean(view, 100.0), subtract_mean(copy, 100.0))
+
+
+def _float64_reference(x_u8, rows, base, zca_eps):
+    """The four-step recipe in float64, written independently of preprocess.py."""
+    x = x_u8.reshape(len(x_u8), -1).astype(numpy.float64)
+    if base == 'image':
+        x = x - x[rows].mean()
+    else:
+        x = x - x.mean(axis=1, keepdims=True)
+        x /= numpy.maximum(numpy.sqrt((x ** 2).mean(axis=1, keepdims=True)), P.CONTRAST_EPS)
+    mu = x[rows].mean(axis=0)
+    lam, u = numpy.linalg.eigh(numpy.cov(x[rows], rowvar=False, bias=True))
+    lam = numpy.clip(lam, 0, None)
+    w = (u / numpy.sqrt(lam + zca_eps * lam.mean())) @ u.T
+    return x, (x - mu) @ w
+
+
+@pytest.mark.parametrize('base', ['image', 'image_norm'])
+def test_float32_pipeline_matches_a_float64_reference(base):
+    # The stage's steps (uint8 -> float32 base, moments of the fitted rows with
+    # float32 SYRK, float32 eigh, in-place GEMM whitening) agree with float64
+    # to float32 rounding, amplified at most by the whitening's conditioning.
+    from chainer_compare.data import split as data_split
+    x = _correlated(900, (3, 6, 6), 8)  # N > D: the covariance path
+    rows = data_split.fit_indices(len(x), data_split.FIT_TRAIN_MINUS_VALIDATION)
+    stats = {'mean': P.scalar_mean(x, rows), 'contrast_eps': P.CONTRAST_EPS}
+    out = P.base_transform(x, stats, base)
+    ref_base, ref_white = _float64_reference(x, rows, base, 0.01)
+    numpy.testing.assert_allclose(out.reshape(len(x), -1), ref_base, rtol=0,
+                                  atol=1e-6 * abs(ref_base).max())
+    zca = P.zca_from_moments(P.zca_moments(out, rows=rows), 0.01)
+    white = P.zca_apply(out, zca).reshape(len(x), -1)
+    assert white.dtype == numpy.float32
+    numpy.testing.assert_allclose(white, ref_white, rtol=0, atol=2e-5 * abs(ref_white).max())

@@ -9,10 +9,10 @@ of them: the functions that fit take the row indices to fit on.
   by its standard deviation (``max(std, contrast_eps)``, so a flat image becomes
   zeros instead of NaN).
 * ``*_zca``: ZCA whitening ``(x - mu) @ W`` with ``W = U diag(1/sqrt(lam + e)) U^T``
-  from the training covariance.  The covariance is accumulated chunk by chunk
-  with one float32 GEMM per chunk (``c.T @ c``, which NumPy runs as SYRK) and
-  decomposed with ``numpy.linalg.eigh`` -- no SVD of the N x D data matrix, no
-  float64 copy of it.
+  from the training covariance.  The covariance is accumulated in float32, one
+  SYRK per chunk of centred rows, and decomposed with ``numpy.linalg.eigh``
+  (LAPACK ``syevd``) in float32 -- no SVD of the N x D data matrix, no float64
+  copy of it.
 
 ``zca_eps`` is *relative*: ``e = zca_eps * mean(lam)``, mean(lam) being the
 average per-pixel variance.  One value then suits both the 0..255-scale
@@ -28,38 +28,52 @@ import numpy
 PREPROCESSINGS = ('image', 'image_norm', 'image_zca', 'image_norm_zca')
 DEFAULT_ZCA_EPS = 0.01
 CONTRAST_EPS = 1e-3  # grey levels: only (near-)constant images are affected
-_CHUNK = 4096  # rows per GEMM: bounds temporaries to ~50 MB for CIFAR
+_CHUNK = 4096  # rows per GEMM/SYRK: big enough for BLAS speed, ~50 MB temporaries for CIFAR
+_ROWS = 256  # rows per element-wise block: ~3 MB for CIFAR, so each pass stays in cache
 
 
-def _row_chunks(flat, rows):
+def _fit_rows(flat, rows, buf):
     """``flat``'s rows (all, or the index array ``rows``) in blocks of ``_CHUNK``:
-    a fancy-indexed subset is copied one block at a time, never whole."""
+    views, or copies of the indexed rows into the reused buffer ``buf``, so a
+    fancy-indexed subset is never copied whole."""
     n = len(flat) if rows is None else len(rows)
     for i in range(0, n, _CHUNK):
-        yield flat[i:i + _CHUNK] if rows is None else flat[rows[i:i + _CHUNK]]
+        if rows is None:
+            yield flat[i:i + _CHUNK]
+        else:
+            index = rows[i:i + _CHUNK]
+            yield numpy.take(flat, index, axis=0, out=buf[:len(index)])
 
 
 def scalar_mean(train_u8, rows=None):
     """One float32 scalar: the mean over all pixels of the training images
-    (only those at index ``rows`` when given: the validation split is left out)."""
+    (only those at index ``rows`` when given: the validation split is left out).
+    Summed as integers: exact, and faster than converting to float64."""
     flat = train_u8.reshape(len(train_u8), -1)
-    total = sum(block.sum(dtype=numpy.float64) for block in _row_chunks(flat, rows))
     n = len(flat) if rows is None else len(rows)
+    total = 0
+    for i in range(0, n, _CHUNK):
+        block = flat[i:i + _CHUNK] if rows is None else flat[rows[i:i + _CHUNK]]
+        total += int(block.sum(dtype=numpy.uint64))
     return numpy.float32(total / (n * flat.shape[1]))
 
 
 def subtract_mean(x_u8, mean):
-    out = x_u8.astype(numpy.float32, order='C')
-    out -= mean
-    return out
+    """uint8 -> float32 minus ``mean`` in one pass (no float32 copy first)."""
+    out = numpy.empty(x_u8.shape, numpy.float32)
+    return numpy.subtract(x_u8, numpy.float32(mean), out=out, dtype=numpy.float32)
 
 
 def contrast_normalize(x_u8, eps=CONTRAST_EPS):
-    """Per image: zero mean, unit standard deviation (float32, NCHW kept)."""
-    out = x_u8.astype(numpy.float32, order='C')  # C order: the in-place reshape below must be a view
-    flat = out.reshape(len(out), -1)
-    for i in range(0, len(flat), _CHUNK):
-        block = flat[i:i + _CHUNK]
+    """Per image: zero mean, unit standard deviation (float32, NCHW kept).
+
+    Worked on in blocks of ``_ROWS`` images converted straight into the output,
+    so the three passes (mean, std, divide) run on data still in cache."""
+    out = numpy.empty(x_u8.shape, numpy.float32)
+    flat = out.reshape(len(out), -1)  # a view: ``out`` is C-ordered
+    for i in range(0, len(flat), _ROWS):
+        out[i:i + _ROWS] = x_u8[i:i + _ROWS]  # any strides (e.g. a transposed NHWC view)
+        block = flat[i:i + _ROWS]
         block -= block.mean(axis=1, keepdims=True)
         std = numpy.sqrt(numpy.mean(numpy.square(block), axis=1, keepdims=True))
         block /= numpy.maximum(std, numpy.float32(eps))
@@ -75,21 +89,22 @@ def base_transform(x_u8, stats, name):
 
 def zca_moments(train, method=None, rows=None):
     """What the ZCA fit needs from float32 training images (those at index
-    ``rows`` when given): the per-pixel mean and either the D x D covariance
-    ('covariance', one SYRK per chunk) or, when N < D, the centred data for the
-    cheaper N x N Gram matrix ('gram')."""
+    ``rows`` when given): the per-pixel mean (summed in float64) and either the
+    D x D covariance ('covariance', float32, one SYRK per chunk of centred rows)
+    or, when N < D, the centred data for the cheaper N x N Gram matrix ('gram')."""
     flat = train.reshape(len(train), -1)
     n, d = (len(flat) if rows is None else len(rows)), flat.shape[1]
     total = numpy.zeros(d, numpy.float64)
-    for block in _row_chunks(flat, rows):
+    buf = numpy.empty((min(n, _CHUNK), d), numpy.float32)
+    for block in _fit_rows(flat, rows, buf):
         total += block.sum(axis=0, dtype=numpy.float64)
     mu = (total / n).astype(numpy.float32)
     if (method or ('gram' if n < d else 'covariance')) == 'gram':
         return {'mean': mu, 'centred': (flat if rows is None else flat[rows]) - mu}
     cov = numpy.zeros((d, d), numpy.float32)
-    for block in _row_chunks(flat, rows):
-        centred = block - mu
-        cov += centred.T @ centred
+    for block in _fit_rows(flat, rows, buf):
+        centred = numpy.subtract(block, mu, out=buf[:len(block)])
+        cov += centred.T @ centred  # NumPy runs ``a.T @ a`` as SYRK: half the flops
     cov /= numpy.float32(n)
     return {'mean': mu, 'cov': cov}
 
@@ -103,9 +118,11 @@ def _gram_eigh(centred):
 
 
 def zca_from_moments(moments, zca_eps=DEFAULT_ZCA_EPS):
-    """``{'mean': (D,), 'W': (D, D), 'eps': absolute eps}`` via ``numpy.linalg.eigh``."""
+    """``{'mean': (D,), 'W': (D, D), 'eps': absolute eps}`` via LAPACK ``syevd``."""
     d = len(moments['mean'])
     if 'cov' in moments:
+        # NumPy's syevd, not SciPy's: SciPy's bundled OpenBLAS (0.3.30) gave
+        # eigenvectors 50x less accurate, and slower, on a CIFAR-like covariance.
         lam, u = numpy.linalg.eigh(moments['cov'])
         lam = numpy.clip(lam, 0, None)  # float32 round-off can give tiny negatives
     else:
@@ -129,15 +146,13 @@ def zca_fit(train, zca_eps=DEFAULT_ZCA_EPS, method=None):
 def zca_from_moments_parallel(all_moments, zca_eps=DEFAULT_ZCA_EPS):
     """Several :func:`zca_from_moments` at once, one per core.
 
-    LAPACK's tridiagonal reduction inside ``eigh`` is memory-bound and scales
-    badly over BLAS threads (and collapses when the cores are shared), so on a
-    2-core machine two single-threaded ``eigh`` side by side beat two
-    two-threaded ones in a row.
+    LAPACK's tridiagonal reduction inside ``eigh`` is memory-bound and made of
+    many small BLAS-2 calls, each a barrier for the BLAS threads: with two
+    threads it is barely faster on an idle 2-core machine and collapses (the
+    threads spin, waiting for one another) when other work takes a core.  Two
+    single-threaded ``eigh`` side by side are as fast and stay fast.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: fall back to one after the other
-        return [zca_from_moments(m, zca_eps) for m in all_moments]
+    from threadpoolctl import threadpool_limits
     threads = max(1, (os.cpu_count() or 1) // len(all_moments))
     with threadpool_limits(threads), concurrent.futures.ThreadPoolExecutor(
             len(all_moments)) as pool:
@@ -145,11 +160,14 @@ def zca_from_moments_parallel(all_moments, zca_eps=DEFAULT_ZCA_EPS):
 
 
 def zca_apply(x, zca):
-    """Whiten float32 images in place: each row becomes ``(row - mean) @ W``."""
+    """Whiten float32 images in place: each row becomes ``(row - mean) @ W``,
+    one GEMM per chunk written straight back into the chunk."""
     flat = x.reshape(len(x), -1)
+    buf = numpy.empty((min(len(flat), _CHUNK), flat.shape[1]), numpy.float32)
     for i in range(0, len(flat), _CHUNK):
         block = flat[i:i + _CHUNK]
-        numpy.matmul(block - zca['mean'], zca['W'], out=block)
+        centred = numpy.subtract(block, zca['mean'], out=buf[:len(block)])
+        numpy.matmul(centred, zca['W'], out=block)
     return x
 
 

@@ -6,7 +6,6 @@ the source files (``--archive``, a copy already in the output directory, a
 system copy such as Debian's Fashion-MNIST, else a download), parse them
 safely, then write every output atomically with the manifest last.
 """
-import concurrent.futures
 import datetime
 import hashlib
 import math
@@ -19,10 +18,9 @@ import time
 import numpy
 
 import chainer_compare
-from chainer_compare.data import archives, preprocess, storage
+from chainer_compare.data import archives, pipeline, preprocess, storage
 from chainer_compare.data import split as data_split
 from chainer_compare.data.download import download, md5_of_file
-from chainer_compare.data.samples import sample_grid_png
 from chainer_compare.data.sources import DATASETS, EXTRACTED_MD5S, default_output_dir
 from chainer_compare.errors import UserError
 
@@ -150,82 +148,6 @@ def _load(spec, found, verify):
     return data
 
 
-class _BackgroundWriter:
-    """Writes one pickle in a thread while the next array is computed (file I/O,
-    sha256 and fsync release the GIL).  At most one write is pending, so at most
-    two float32 copies of the dataset are alive."""
-
-    def __init__(self, out):
-        self.out, self.outputs, self.pending = out, {}, None
-        self.pool = concurrent.futures.ThreadPoolExecutor(1)
-
-    def put(self, name, obj):
-        self.wait()
-        self.pending = name, self.pool.submit(storage.write_pickle, self.out, name, obj)
-
-    def wait(self):
-        if self.pending is not None:
-            name, future = self.pending
-            self.pending = None
-            self.outputs[name] = future.result()
-
-    def close(self):
-        try:
-            self.wait()
-        finally:
-            self.pool.shutdown()
-
-
-def _write_outputs(out, data, zca_eps, fit_rows, quiet):
-    """Write the four image pickles, labels, statistics and sample PNG; the
-    statistics are fitted on the training images at index ``fit_rows``.
-
-    Memory stays near two float32 copies of the dataset: each base preprocessing
-    is written and dropped, both ZCA matrices are then computed side by side, and
-    each base is recomputed (cheap) and whitened in place.
-    """
-    train_u8, test_u8 = data['train_x'], data['test_x']
-    stats = {'mean': preprocess.scalar_mean(train_u8, fit_rows),
-             'contrast_eps': preprocess.CONTRAST_EPS, 'zca': {}, 'zca_eps': zca_eps}
-    panels, moments, bases = [('raw', train_u8[:100], False)], [], ('image', 'image_norm')
-    writer = _BackgroundWriter(out)
-    try:
-        start = time.time()
-        for base in bases:
-            train = preprocess.base_transform(train_u8, stats, base)
-            writer.put(base + '.pkl', {'train': train,
-                                       'test': preprocess.base_transform(test_u8, stats, base)})
-            panels.append((base, train[:100].copy(), True))
-            moments.append(preprocess.zca_moments(train, rows=fit_rows))
-            del train
-        _log(quiet, 'image, image_norm and their covariances ({:.1f} s)'.format(
-            time.time() - start))
-        start = time.time()
-        for base, zca in zip(bases, preprocess.zca_from_moments_parallel(moments, zca_eps)):
-            stats['zca'][base + '_zca'] = zca
-        del moments
-        _log(quiet, 'ZCA matrices ({:.1f} s)'.format(time.time() - start))
-        start = time.time()
-        for name in (b + '_zca' for b in bases):
-            whitened = {split: preprocess.transform(x, stats, name)
-                        for split, x in (('train', train_u8), ('test', test_u8))}
-            panels.append((name, whitened['train'][:100].copy(), True))
-            writer.put(name + '.pkl', whitened)
-            del whitened
-        writer.put('label.pkl', {'train': data['train_y'], 'test': data['test_y']})
-        if 'train_coarse' in data:
-            writer.put('label_coarse.pkl', {'train': data['train_coarse'],
-                                            'test': data['test_coarse']})
-        writer.put(storage.STATS, stats)
-    finally:
-        writer.close()
-    _log(quiet, 'whitened and wrote everything ({:.1f} s)'.format(time.time() - start))
-    png = sample_grid_png(panels)
-    outputs = writer.outputs
-    outputs['samples.png'] = storage.write_file(out, 'samples.png', lambda f: f.write(png))
-    return outputs, stats
-
-
 def prepare_dataset(dataset='cifar10', out=None, archive=None,
                     zca_eps=preprocess.DEFAULT_ZCA_EPS, force=False, download=True,
                     url=None, md5=None, verify=True, retries=3, quiet=False,
@@ -265,8 +187,8 @@ def prepare_dataset(dataset='cifar10', out=None, archive=None,
     start = time.time()
     storage.start_rewrite(out)
     n_train = len(data['train_y'])
-    outputs, stats = _write_outputs(out, data, zca_eps,
-                                    data_split.fit_indices(n_train, fit_on), quiet)
+    outputs, stats = pipeline.write_outputs(out, data, zca_eps,
+                                            data_split.fit_indices(n_train, fit_on), quiet)
     manifest = dict(expected, **{
         'class_names': data['class_names'],
         'shape': list(spec.shape),
