@@ -227,13 +227,15 @@ def write_outputs(args, env, rows, elapsed):
         writer.writerow({k: (round(v, 4) if isinstance(v, float) else v)
                          for k, v in row.items()})
     suffix = '-gpu' if args.gpu >= 0 else ''
+    # Before writing: the files written below are tracked, so afterwards the
+    # checkout would always look modified.
+    record = provenance('results{}.csv'.format(suffix), env)
     render = render_gpu_markdown if args.gpu >= 0 else render_markdown
     atomic_write_text(os.path.join(args.out_dir, 'results{}.csv'.format(suffix)), buf.getvalue())
     atomic_write_text(os.path.join(args.out_dir, 'RESULTS{}.md'.format(suffix)),
                       render(args, env, rows, elapsed, ratio))
     atomic_write_text(os.path.join(args.out_dir, 'results{}.provenance.json'.format(suffix)),
-                      json.dumps(provenance('results{}.csv'.format(suffix), env), indent=2)
-                      + '\n')
+                      json.dumps(record, indent=2) + '\n')
 
 
 def main(argv=None):
