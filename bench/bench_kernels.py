@@ -55,7 +55,8 @@ def time_layer(c_in, c_out, size, k, stride, batch, reps, kernels):
     W = (rng.standard_normal((c_out, c_in, k, k)) / numpy.sqrt(c_in * k * k)).astype(numpy.float32)
     with chainer.using_config('fast_cpu_kernels', kernels):
         x_var, W_var = chainer.Variable(x, requires_grad=c_in > 3), chainer.Variable(W)
-        forward = lambda: fastcpu.convolution_2d(x_var, W_var, None, stride=stride, pad=k // 2)  # noqa: E731
+        def forward():
+            return fastcpu.convolution_2d(x_var, W_var, None, stride=stride, pad=k // 2)
         forward_ms = best_ms(forward, reps)
         y = forward()
         gy = rng.standard_normal(y.shape).astype(numpy.float32)
@@ -91,7 +92,8 @@ def raw_forward_gflops(c_in, c_out, size, k, batch, reps):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--batch', type=int, default=128, help='minibatch (default 128)')
-    p.add_argument('--reps', type=int, default=5, help='timed calls per variant, best kept (default 5)')
+    p.add_argument('--reps', type=int, default=5,
+                   help='timed calls per variant, best kept (default 5)')
     p.add_argument('--out', help='write the results as JSON here (default: print only)')
     args = p.parse_args(argv)
     if _native.library() is None:

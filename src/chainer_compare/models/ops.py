@@ -95,8 +95,9 @@ class BatchNormalization(L.BatchNormalization):
     to Chainer itself unless the input is contiguous channels-last or NCHW
     memory; evaluation under ``no_backprop_mode`` (what the Evaluator does)
     to :func:`chainer_compare.fastcpu.fixed_batch_normalization`.  Evaluation
-    with backprop, GPU arrays and the switch off are exactly Chainer's.  Parameters, running statistics and
-    serialization are the parent's, so snapshots are interchangeable.
+    with backprop, GPU arrays and the switch off are exactly Chainer's.
+    Parameters, running statistics and serialization are the parent's, so
+    snapshots are interchangeable.
     """
 
     def forward(self, x, **kwargs):
