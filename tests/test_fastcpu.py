@@ -226,3 +226,13 @@ def test_double_backward_raises_clear_error(fn):
     gx, = chainer.grad([y], [x_var], enable_double_backprop=True)
     with pytest.raises(NotImplementedError, match='double backward.*fast_cpu'):
         F.sum(gx).backward()
+
+
+def test_an_empty_batch_passes_through(fastcpu_backend):
+    x = chainer.Variable(numpy.zeros((0, 16, 8, 8), numpy.float32))
+    W = chainer.Variable(numpy.ones((16, 16, 3, 3), numpy.float32))
+    y = fastcpu.max_pooling_2d(fastcpu.convolution_2d(x, W, None, pad=1), 2)
+    assert y.shape == (0, 16, 4, 4)
+    y.grad = numpy.zeros(y.shape, numpy.float32)
+    y.backward()
+    assert x.grad.shape == x.shape and not W.grad.any()

@@ -150,7 +150,7 @@ def split_batch(n, work):
 
     The calling thread does the first chunk itself.  Returns the chunks' results in order.
     """
-    parts = min(threads(), n)
+    parts = max(1, min(threads(), n))  # an empty batch is one empty chunk
     bounds = [n * i // parts for i in range(parts + 1)]
     if parts == 1:
         return [work(0, n)]
