@@ -11,24 +11,20 @@ under ReLU), where Chainer keeps x̂ and several temporaries.
 The math is Chainer's: biased batch variance for normalizing, running
 statistics updated with the unbiased one and ``decay``.
 """
+import chainer
 import numpy
 
 from chainer_compare.fastcpu import _layout as L
 from chainer_compare.fastcpu import _native
 from chainer_compare.fastcpu.conv import GradientNode
 
-import chainer
-
-
-def _ptr(a):
-    return None if a is None else a.ctypes.data
+_ptr = _native.ptr
 
 
 def applies(x, gamma):
     """Whether the kernels normalize ``x`` (float32, channels-last, C % 8 == 0)."""
     return (x.dtype == numpy.float32 and gamma.dtype == numpy.float32 and x.shape[1] % 8 == 0
-            and getattr(chainer.config, 'fast_cpu_kernels', True) and L.is_channels_last(x)
-            and _native.library() is not None)
+            and L.is_channels_last(x) and _native.kernels_on())
 
 
 def _rows(a):
@@ -49,6 +45,17 @@ def _f32(a):
     return numpy.ascontiguousarray(a, dtype=numpy.float32)
 
 
+def _normalize(rows, mean, scale, beta, relu):
+    """``rows * scale + (beta - mean * scale)`` (then ReLU) in one threaded pass."""
+    lib = _native.library()
+    shift, scale = _f32(beta - mean * scale), _f32(scale)
+    y = numpy.empty_like(rows)
+    m, c = rows.shape
+    _native.split_batch(m, lambda lo, hi: lib.bn_apply(
+        _ptr(rows), _ptr(y), _ptr(scale), _ptr(shift), lo, hi, c, int(relu)))
+    return y
+
+
 class BatchNormalizationKernels(chainer.function_node.FunctionNode):
     """y = gamma * x_hat + beta (then ReLU when ``relu``), batch statistics over N, H, W."""
 
@@ -66,11 +73,7 @@ class BatchNormalizationKernels(chainer.function_node.FunctionNode):
         self.mean = sums[0]
         var = numpy.maximum(sums[1] - self.mean ** 2, 0.0)
         self.inv_std = 1.0 / numpy.sqrt(var + self.eps)
-        scale = gamma * self.inv_std
-        shift, scale = _f32(beta - self.mean * scale), _f32(scale)
-        y = numpy.empty_like(rows)
-        _native.split_batch(m, lambda lo, hi: lib.bn_apply(
-            _ptr(rows), _ptr(y), _ptr(scale), _ptr(shift), lo, hi, c, int(self.relu)))
+        y = _normalize(rows, self.mean, gamma * self.inv_std, beta, self.relu)
         if self.running_mean is not None:
             # Chainer's update (unbiased variance), in the parameters' dtype.
             adjust = m / max(m - 1., 1.)
@@ -118,13 +121,7 @@ def inference(x, gamma, beta, mean, var, eps, relu):
     For ``chainer.no_backprop_mode()`` (what Evaluator uses): one threaded pass,
     the result a Variable without a creator.  Caller checks :func:`applies`.
     """
-    lib = _native.library()
-    rows = _rows(x)
-    m, c = rows.shape
     scale = gamma.astype(numpy.float64) / numpy.sqrt(var.astype(numpy.float64) + eps)
-    shift, scale = _f32(beta - mean * scale), _f32(scale)
-    y = numpy.empty_like(rows)
-    _native.split_batch(m, lambda lo, hi: lib.bn_apply(
-        _ptr(rows), _ptr(y), _ptr(scale), _ptr(shift), lo, hi, c, int(relu)))
-    n, _, h, w = x.shape
+    y = _normalize(_rows(x), mean, scale, beta, relu)
+    n, c, h, w = x.shape
     return chainer.Variable(L.to_nchw_view(y.reshape(n, h, w, c)), requires_grad=False)

@@ -5,14 +5,10 @@ are a multiple of 16 (every convolution of the registered models but none of
 their first layers' gradients, which are not computed); everything else
 takes the im2col + GEMM path there.
 """
-import chainer
 import numpy
 
 from chainer_compare.fastcpu import _native
 
-# Default for the switch; ``chainer.using_config('fast_cpu_kernels', False)``
-# keeps the fast path but computes every convolution with im2col + GEMM.
-chainer.global_config.fast_cpu_kernels = True
 
 #: Output channels must be a multiple of this (the kernels' register tile).
 CHANNEL_BLOCK = 16
@@ -29,17 +25,8 @@ MAX_DEPTH = 1600
 MAX_IN_CHANNELS = 64
 
 
-def _ptr(a):
-    return None if a is None else a.ctypes.data
-
-
-def kernels_on():
-    """The compiled kernels are built and switched on (``fast_cpu_kernels``)."""
-    return getattr(chainer.config, 'fast_cpu_kernels', True) and _native.library() is not None
-
-
 def _enabled(arrays):
-    return all(a is None or a.dtype == numpy.float32 for a in arrays) and kernels_on()
+    return all(a is None or a.dtype == numpy.float32 for a in arrays) and _native.kernels_on()
 
 
 def applies(x, W, b):
@@ -83,7 +70,7 @@ def _run(xp, w, b, stride, out_hw):
     b = None if b is None else numpy.ascontiguousarray(b)
 
     def forward_chunk(lo, hi):
-        lib.conv_forward(_ptr(xp), _ptr(w), _ptr(b), _ptr(y), lo, hi, hp, wp, cin, kh, kw,
+        lib.conv_forward(_native.ptr(xp), _native.ptr(w), _native.ptr(b), _native.ptr(y), lo, hi, hp, wp, cin, kh, kw,
                          sy, sx, ho, wo, cout)
     _native.split_batch(n, forward_chunk)
     return y
@@ -99,7 +86,7 @@ def backward_weights(xp, gy, w_shape, stride):
 
     def weight_gradient_chunk(lo, hi):
         gw = numpy.empty((kh, kw, cin, cout), numpy.float32)  # the kernel zeroes it
-        lib.conv_backward_weights(_ptr(xp), _ptr(gy), _ptr(gw), lo, hi, hp, wp, cin, kh, kw,
+        lib.conv_backward_weights(_native.ptr(xp), _native.ptr(gy), _native.ptr(gw), lo, hi, hp, wp, cin, kh, kw,
                                   sy, sx, ho, wo, cout)
         return gw
     parts = _native.split_batch(n, weight_gradient_chunk)

@@ -24,6 +24,8 @@ import tempfile
 import threading
 import warnings
 
+import chainer
+
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels.c')
 CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno')
 ENV_SWITCH = 'CHAINER_COMPARE_NATIVE'
@@ -46,6 +48,20 @@ _SIGNATURES = {
 
 _lock = threading.Lock()
 _state = {}
+
+# Default for the switch; ``chainer.using_config('fast_cpu_kernels', False)``
+# keeps the fast path but on NumPy + BLAS only (im2col + GEMM convolutions).
+chainer.global_config.fast_cpu_kernels = True
+
+
+def kernels_on():
+    """The kernels are built and switched on (``chainer.config.fast_cpu_kernels``)."""
+    return getattr(chainer.config, 'fast_cpu_kernels', True) and library() is not None
+
+
+def ptr(a):
+    """The data address of a C-contiguous array for a kernel argument (None: NULL)."""
+    return None if a is None else a.ctypes.data
 
 
 def cache_dir():

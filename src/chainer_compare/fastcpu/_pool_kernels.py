@@ -4,7 +4,6 @@ Forward keeps the winner of every output element (one byte: its row-major
 index in the window); backward zeroes the input gradient and adds each
 output's gradient at its winner.  Semantics are :mod:`.pooling`'s (Chainer's).
 """
-import chainer
 import numpy
 
 from chainer_compare.fastcpu import _layout as L
@@ -14,8 +13,7 @@ from chainer_compare.fastcpu import _native
 def applies(x, kh, kw):
     """Whether the kernels pool ``x`` (float32, C % 8 == 0, window of at most 256)."""
     return (x.dtype == numpy.float32 and x.shape[1] % 8 == 0 and kh * kw <= 256
-            and getattr(chainer.config, 'fast_cpu_kernels', True)
-            and _native.library() is not None)
+            and _native.kernels_on())
 
 
 def _geometry(pool):
@@ -33,7 +31,7 @@ def forward(pool, x):
     win = numpy.empty(y.shape, numpy.uint8)
     geometry = _geometry(pool)
     _native.split_batch(n, lambda lo, hi: lib.max_pool_forward(
-        src.ctypes.data, y.ctypes.data, win.ctypes.data, lo, hi, *geometry))
+        _native.ptr(src), _native.ptr(y), _native.ptr(win), lo, hi, *geometry))
     return L.to_nchw_view(y), win
 
 
@@ -45,5 +43,5 @@ def backward(pool, gy, win):
     gx = numpy.empty((n, h, w, c), numpy.float32)
     geometry = _geometry(pool)
     _native.split_batch(n, lambda lo, hi: lib.max_pool_backward(
-        g.ctypes.data, win.ctypes.data, gx.ctypes.data, lo, hi, *geometry))
+        _native.ptr(g), _native.ptr(win), _native.ptr(gx), lo, hi, *geometry))
     return L.to_nchw_view(gx)

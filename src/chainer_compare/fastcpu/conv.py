@@ -11,6 +11,7 @@ import numpy
 
 from chainer_compare.fastcpu import _direct
 from chainer_compare.fastcpu import _layout as L
+from chainer_compare.fastcpu import _native
 from chainer_compare.fastcpu import _workspace
 
 # Patch matrices larger than this are rebuilt in backward instead of being kept
@@ -65,7 +66,7 @@ class Convolution2D(chainer.function_node.FunctionNode):
             self._xpad = None
             y = self._gemm_forward(x, W, b, kh, kw, out_h, out_w)
         y = L.to_nchw_view(y.reshape(n, out_h, out_w, c_out))
-        if c_out <= NCHW_OUTPUT_MAX_CHANNELS and not _direct.kernels_on():
+        if c_out <= NCHW_OUTPUT_MAX_CHANNELS and not _native.kernels_on():
             y = numpy.ascontiguousarray(y)
         return y,
 

@@ -20,7 +20,7 @@ def _nhwc_flat(a):
 
 def _run(kernel, *arrays):
     out = numpy.empty_like(arrays[0])
-    ptrs = [a.ctypes.data for a in arrays + (out,)]
+    ptrs = [_native.ptr(a) for a in arrays + (out,)]
     _native.split_batch(out.size, lambda lo, hi: kernel(*ptrs, lo, hi))
     return out
 
@@ -34,11 +34,13 @@ class AddReLU(chainer.function_node.FunctionNode):
         return L.to_nchw_view(self.y.reshape(n, h, w, c)),
 
     def backward(self, indexes, grad_outputs):
-        g, = AddReLUGrad(self.y).apply(grad_outputs)
+        g, = ReLUGrad(self.y).apply(grad_outputs)
         return g, g
 
 
-class AddReLUGrad(GradientNode):
+class ReLUGrad(GradientNode):
+    """``gy`` where the output ``y`` > 0: the gradient of :class:`ReLU`, and of
+    :class:`AddReLU` for both of its inputs."""
 
     def __init__(self, y):
         self.y = y
@@ -59,15 +61,14 @@ class ReLU(chainer.function_node.FunctionNode):
         return L.to_nchw_view(self.y.reshape(n, h, w, c)),
 
     def backward(self, indexes, grad_outputs):
-        return AddReLUGrad(self.y).apply(grad_outputs)
+        return ReLUGrad(self.y).apply(grad_outputs)
 
 
 def _applies(arrays):
     arrays = [v.array if isinstance(v, chainer.Variable) else v for v in arrays]
     return (all(isinstance(v, numpy.ndarray) and v.dtype == numpy.float32 and v.ndim == 4
                 and v.shape == arrays[0].shape for v in arrays)
-            and getattr(chainer.config, 'fast_cpu_kernels', True)
-            and _native.library() is not None)
+            and _native.kernels_on())
 
 
 def relu(x):

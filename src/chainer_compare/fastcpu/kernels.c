@@ -36,6 +36,23 @@ typedef int vi8 __attribute__((vector_size(32)));
 #endif
 #define XB2 (WIDE ? 12 : 6)
 
+/* The core both convolution kernels share, on a register tile a[NI][CB] of
+ * 8-float vectors: a[i][j] += s[i * SSTEP] * v[8 * j] (NI scalars s broadcast
+ * against CB vectors v, all FMAs independent), and storing the tile to rows
+ * of a matrix with row stride LD_. */
+#define TILE_RANK1(a, NI, CB, v, s, SSTEP)                                        \
+    do {                                                                          \
+        v8 v_[CB];                                                                \
+        for (int j_ = 0; j_ < CB; j_++) v_[j_] = LD((v) + 8 * j_);                \
+        for (int i_ = 0; i_ < NI; i_++) {                                         \
+            float s_ = (s)[i_ * (SSTEP)];                                         \
+            for (int j_ = 0; j_ < CB; j_++) a[i_][j_] += s_ * v_[j_];             \
+        }                                                                         \
+    } while (0)
+#define TILE_STORE(a, NI, CB, dst, LD_)                                           \
+    for (int i_ = 0; i_ < NI; i_++)                                               \
+        for (int j_ = 0; j_ < CB; j_++) ST((dst) + i_ * (LD_) + 8 * j_, a[i_][j_])
+
 /* Forward tile: XB adjacent output pixels of one row x 8*CB output channels.
  * x0: the input pixel under the tile's first output's kernel origin; sxc:
  * elements between horizontally adjacent outputs' inputs (stride x cin). */
@@ -54,17 +71,10 @@ static void fwd_tile_##XB##_##CB(const float *x0, const float *w0, const float *
         for (int kx = 0; kx < kw; kx++) {                                         \
             const float *xr = x0 + ky * xrow + (long)kx * cin;                    \
             const float *wr = w0 + (long)(ky * kw + kx) * cin * cout;             \
-            for (int ci = 0; ci < cin; ci++) {                                    \
-                v8 wv[CB];                                                        \
-                for (int j = 0; j < CB; j++) wv[j] = LD(wr + ci * cout + 8 * j);  \
-                for (int i = 0; i < XB; i++) {                                    \
-                    float s = xr[i * sxc + ci];                                   \
-                    for (int j = 0; j < CB; j++) a[i][j] += s * wv[j];            \
-                }                                                                 \
-            }                                                                     \
+            for (int ci = 0; ci < cin; ci++)                                      \
+                TILE_RANK1(a, XB, CB, wr + ci * cout, xr + ci, sxc);              \
         }                                                                         \
-    for (int i = 0; i < XB; i++)                                                  \
-        for (int j = 0; j < CB; j++) ST(y0 + i * cout + 8 * j, a[i][j]);          \
+    TILE_STORE(a, XB, CB, y0, cout);                                              \
 }
 #define TILES_1_6(M, CB) M(1, CB) M(2, CB) M(3, CB) M(4, CB) M(5, CB) M(6, CB)
 TILES_1_6(FWD_TILE, 2) TILES_1_6(FWD_TILE, 4)
@@ -132,17 +142,10 @@ static void bww_tile_##CI##_##CB(const float *x0, const float *g0, float *gw0,  
     for (int r = 0; r < nr; r++) {                                                \
         const float *xr = x0 + r * xrow;                                          \
         const float *g = g0 + (long)r * wo * cout;                                \
-        for (int ox = 0; ox < wo; ox++) {                                         \
-            v8 gv[CB];                                                            \
-            for (int j = 0; j < CB; j++) gv[j] = LD(g + ox * cout + 8 * j);       \
-            for (int i = 0; i < CI; i++) {                                        \
-                float s = xr[ox * sxc + i];                                       \
-                for (int j = 0; j < CB; j++) a[i][j] += s * gv[j];                \
-            }                                                                     \
-        }                                                                         \
+        for (int ox = 0; ox < wo; ox++)                                           \
+            TILE_RANK1(a, CI, CB, g + ox * cout, xr + ox * sxc, 1);               \
     }                                                                             \
-    for (int i = 0; i < CI; i++)                                                  \
-        for (int j = 0; j < CB; j++) ST(gw0 + i * cout + 8 * j, a[i][j]);         \
+    TILE_STORE(a, CI, CB, gw0, cout);                                             \
 }
 TILES_1_6(BWW_TILE, 2) TILES_1_6(BWW_TILE, 4)
 #if WIDE
