@@ -31,6 +31,13 @@ CONV_CASES = [
     ('allconv-s2', 96, 96, 16, 3, 2, 1),
     ('keras-valid', 32, 64, 26, 3, 1, 0),
     ('1x1-stride2', 8, 16, 9, 1, 2, 0),
+    # Data-gradient phases (16k input channels, so the kernels run them): a
+    # kernel smaller than the stride, stride 3, even kernels, pad >= kernel.
+    ('phases-1x1-s2', 16, 16, 9, 1, 2, 0),
+    ('phases-4x4-s2', 16, 16, 10, 4, 2, 0),
+    ('phases-5x5-s2', 16, 32, 12, 5, 2, 2),
+    ('phases-3x3-s3', 32, 16, 11, 3, 3, 2),
+    ('phases-pad-over-k', 16, 16, 6, 3, 1, 3),
 ]
 # (name, size, ksize, stride, pad, cover_all)
 MAX_POOL_CASES = [

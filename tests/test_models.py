@@ -12,8 +12,9 @@ from chainer_compare.errors import UserError
 from chainer_compare.models import create_model, list_models, register_model
 from chainer_compare.models import registry
 from chainer_compare.models.blocks import count_parameters, weighted_layers
-from chainer_compare.models.residual import (ResidualBlock, _shortcut,
-                                             downsampling_indices, skip_ratios)
+from chainer_compare.models import ops
+from chainer_compare.models.residual import (ResidualBlock, downsampling_indices,
+                                             skip_ratios)
 
 MODELS = list_models()
 # (in_channels, image_size, n_classes): CIFAR-10, (Fashion-)MNIST, CIFAR-100.
@@ -274,12 +275,20 @@ def test_residual_block_skips_with_its_probability_using_the_global_rng():
     assert any(outcomes) and not all(outcomes)
 
 
-def test_downsampling_shortcut_prepends_zero_channels_and_subsamples():
-    x = numpy.arange(2 * 3 * 5 * 5, dtype=numpy.float32).reshape(2, 3, 5, 5)
-    y = _shortcut(x, 8, 2).array
+@pytest.mark.parametrize('fast_cpu', [True, False])
+def test_downsampling_shortcut_prepends_zero_channels_and_subsamples(fast_cpu):
+    x = chainer.Variable(numpy.arange(2 * 3 * 5 * 5, dtype=numpy.float32).reshape(2, 3, 5, 5))
+    with chainer.using_config('fast_cpu', fast_cpu):
+        y = ops.zero_pad_subsample(x, 8, 2)
     assert y.shape == (2, 8, 3, 3)
-    assert (y[:, :5] == 0).all()
-    numpy.testing.assert_array_equal(y[:, 5:], x[:, :, ::2, ::2])
+    assert (y.array[:, :5] == 0).all()
+    numpy.testing.assert_array_equal(y.array[:, 5:], x.array[:, :, ::2, ::2])
+    gy = numpy.arange(y.size, dtype=numpy.float32).reshape(y.shape)
+    y.grad = gy
+    y.backward()
+    expected = numpy.zeros_like(x.array)
+    expected[:, :, ::2, ::2] = gy[:, 5:]
+    numpy.testing.assert_array_equal(x.grad, expected)
 
 
 def test_swapout_randomizes_training_but_not_testing():

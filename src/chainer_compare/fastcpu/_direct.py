@@ -7,7 +7,7 @@ takes the im2col + GEMM path there.
 """
 import numpy
 
-from chainer_compare.fastcpu import _native
+from chainer_compare.fastcpu import _layout, _native
 
 
 #: Output channels must be a multiple of this (the kernels' register tile).
@@ -37,7 +37,7 @@ def applies(x, W, b):
 
 
 def data_gradient_applies(W, gy):
-    """Whether the stride-1 data gradient (a convolution of Cout into Cin channels) is done here."""
+    """Whether the data gradient (convolutions of Cout into Cin channels) is done here."""
     c_out, c_in, kh, kw = W.shape
     return (c_in % CHANNEL_BLOCK == 0 and c_out <= MAX_IN_CHANNELS
             and c_out * kh * kw <= MAX_DEPTH and _enabled((W, gy)))
@@ -52,26 +52,77 @@ def forward(xp, W, b, stride, out_hw):
     return _run(xp, w, b, stride, out_hw)
 
 
-def forward_flipped(gy_pad, W, in_hw):
-    """The stride-1 data gradient: padded NHWC ``gy`` convolved with the flipped kernel.
+def data_gradient(gy, W, stride, pad, in_hw):
+    """dL/dx (NHWC (N, h, w, Cin)) of a convolution from its NHWC output gradient ``gy``.
 
-    See :func:`data_gradient_applies`.
+    See :func:`data_gradient_applies`.  Input row i receives gy[a] * W[ky]
+    for every a*s + ky = i + pad, so the rows of one phase (i + pad = r mod s)
+    see only the kernel rows ky = r, r + s, ...: per (row, column) phase the
+    gradient is a stride-1 convolution of (padded) gy with those kernel taps,
+    flipped, written to every s-th pixel of gx.  Stride 1 is one phase (the
+    full flipped kernel); stride 2 is four sub-kernels of 2x2, 2x1, 1x2, 1x1
+    taps for a 3x3 layer, together the forward pass's FLOPs (GEMM + col2im
+    computes all k*k products for every output, then scatters them).
     """
-    w_flip = numpy.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1))
-    return _run(gy_pad, w_flip, None, (1, 1), in_hw)
+    n, ho, wo, c_out = gy.shape
+    _, c_in, kh, kw = W.shape
+    (sy, sx), (ph, pw), (h, w) = stride, pad, in_hw
+    gx = numpy.empty((n, h, w, c_in), numpy.float32)
+    rows = [_Phase(r, sy, ph, kh, h, ho) for r in range(sy)]
+    cols = [_Phase(r, sx, pw, kw, w, wo) for r in range(sx)]
+    top, left = max(p.pad_lo for p in rows), max(p.pad_lo for p in cols)
+    gy_pad = _layout.padded_nhwc(_layout.to_nchw_view(gy), (top, left),
+                                 (max(p.pad_hi for p in rows), max(p.pad_hi for p in cols)))
+    for py in rows:
+        for px in cols:
+            if py.count == 0 or px.count == 0:
+                continue
+            out = gx[:, py.first::sy, px.first::sx]
+            if py.taps == 0 or px.taps == 0:  # a kernel smaller than the stride
+                out[...] = 0
+                continue
+            taps = W[:, :, py.residue::sy, px.residue::sx][:, :, ::-1, ::-1]
+            origin = gy_pad[:, top + py.a_lo - py.taps + 1:, left + px.a_lo - px.taps + 1:]
+            _run(gy_pad, numpy.ascontiguousarray(taps.transpose(2, 3, 0, 1)), None, (1, 1),
+                 (py.count, px.count), origin=origin, out=out)
+    return gx
 
 
-def _run(xp, w, b, stride, out_hw):
+class _Phase:
+    """Along one axis: the input rows i = first, first + s, ... (``count``) with
+    i + pad = residue (mod s).  Row first + s*m gets the ``taps`` kernel rows
+    residue, residue + s, ... against gy rows a_lo + m, a_lo + m - 1, ..., so gy
+    needs ``pad_lo`` zero rows before it and ``pad_hi`` after."""
+
+    def __init__(self, residue, s, pad, k, size, out_size):
+        self.residue = residue
+        self.first = (residue - pad) % s
+        self.count = len(range(self.first, size, s))
+        self.taps = len(range(residue, k, s))
+        self.a_lo = (self.first + pad - residue) // s
+        self.pad_lo = max(0, self.taps - 1 - self.a_lo)
+        self.pad_hi = max(0, self.a_lo + self.count - out_size)
+
+
+def _run(xp, w, b, stride, out_hw, origin=None, out=None):
+    """conv(xp, w) + b on the thread pool; ``w`` is (kh, kw, Cin, Cout).
+
+    ``origin``: a view of ``xp`` starting at the first output's kernel origin
+    (default ``xp``).  ``out``: an NHWC view to write, any pixel and row
+    strides with contiguous channels (default: a new array).
+    """
     lib = _native.library()
     n, hp, wp, cin = xp.shape
     kh, kw, _, cout = w.shape
     (sy, sx), (ho, wo) = stride, out_hw
-    y = numpy.empty((n, ho, wo, cout), numpy.float32)
+    y = numpy.empty((n, ho, wo, cout), numpy.float32) if out is None else out
+    x0 = xp if origin is None else origin
+    y_img, y_row, y_pix = (step // y.itemsize for step in y.strides[:3])
     b = None if b is None else numpy.ascontiguousarray(b)
 
     def forward_chunk(lo, hi):
-        lib.conv_forward(_native.ptr(xp), _native.ptr(w), _native.ptr(b), _native.ptr(y), lo, hi, hp, wp, cin, kh, kw,
-                         sy, sx, ho, wo, cout)
+        lib.conv_forward(_native.ptr(x0), _native.ptr(w), _native.ptr(b), _native.ptr(y),
+                         lo, hi, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout, y_img, y_row, y_pix)
     _native.split_batch(n, forward_chunk)
     return y
 

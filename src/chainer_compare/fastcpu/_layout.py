@@ -8,7 +8,7 @@ never pay for a layout conversion.
 import numpy
 from numpy.lib.stride_tricks import as_strided
 
-from chainer_compare.fastcpu import _workspace
+from chainer_compare.fastcpu import _native, _workspace
 
 
 def pair(v):
@@ -49,6 +49,13 @@ def padded_nhwc(x, pad_lo, pad_hi, value=0):
         return numpy.ascontiguousarray(xh)
     (top, left), (bottom, right) = pad_lo, pad_hi
     out = numpy.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    if xh.flags.c_contiguous and x.dtype == numpy.float32 and _native.kernels_on():
+        # One threaded pass writing each output row once (border and interior).
+        lib = _native.library()
+        _native.split_batch(n, lambda lo, hi: lib.pad_nhwc(
+            _native.ptr(xh), _native.ptr(out), lo, hi, h, w, c, top, left, bottom, right,
+            value))
+        return out
     # Fill only the border: numpy.zeros of the whole array costs a full extra pass.
     for border in (out[:, :top], out[:, top + h:], out[:, top:top + h, :left],
                    out[:, top:top + h, left + w:]):

@@ -26,6 +26,8 @@ import warnings
 
 import chainer
 
+from chainer_compare.fastcpu import _process
+
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels.c')
 CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno')
 ENV_SWITCH = 'CHAINER_COMPARE_NATIVE'
@@ -33,7 +35,7 @@ ENV_CACHE = 'CHAINER_COMPARE_CACHE'
 
 _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 _SIGNATURES = {
-    'conv_forward': [_P, _P, _P, _P] + [_I] * 12,
+    'conv_forward': [_P, _P, _P, _P] + [_I] * 12 + [_L] * 3,
     'conv_backward_weights': [_P, _P, _P] + [_I] * 12,
     'bn_stats': [_P, _P, _L, _L, _I],
     'bn_apply': [_P, _P, _P, _P, _L, _L, _I, _I],
@@ -42,6 +44,7 @@ _SIGNATURES = {
     'add_relu': [_P, _P, _P, _L, _L],
     'relu_grad': [_P, _P, _P, _L, _L],
     'relu_forward': [_P, _P, _L, _L],
+    'pad_nhwc': [_P, _P] + [_I] * 9 + [ctypes.c_float],
     'max_pool_forward': [_P, _P, _P] + [_I] * 13,
     'max_pool_backward': [_P, _P, _P] + [_I] * 13,
 }
@@ -110,6 +113,7 @@ def _build(cc):
 
 def library():
     """The loaded kernels (ctypes.CDLL with typed entry points), or None."""
+    _process.configure()
     with _lock:
         if 'lib' not in _state:
             _state['lib'], _state['why'] = _load()

@@ -5,13 +5,15 @@ Backward weights: gW_mat      = patches(x_pad).T @ gy_mat          (patches kept
 Backward data:    stride 1 -> a convolution of gy (padded by k-1-pad) with the flipped
                   kernel, i.e. one more gather + GEMM; stride > 1 -> gy_mat @ W_mat.T
                   scattered back with kh*kw strided adds (col2im).
+Where the compiled kernels apply (:mod:`._direct`) they replace the gathers and
+GEMMs by direct convolutions, the data gradient of any stride included.
 """
 import chainer
 import numpy
 
 from chainer_compare.fastcpu import _direct
 from chainer_compare.fastcpu import _layout as L
-from chainer_compare.fastcpu import _native
+from chainer_compare.fastcpu import _native, _process
 from chainer_compare.fastcpu import _workspace
 
 # Patch matrices larger than this are rebuilt in backward instead of being kept
@@ -128,26 +130,27 @@ class Convolution2DGrad(GradientNode):
                 patches = conv._patches
                 if patches is None:
                     patches = conv._patch_matrix(x, kh, kw, out_h, out_w)
-                gw = gemm(patches.T, g).reshape(kh, kw, c_in, c_out)
+                gw = gemm_reduce(patches.T, g).reshape(kh, kw, c_in, c_out)
                 grads.append(numpy.ascontiguousarray(gw.transpose(3, 2, 0, 1)))
                 conv._patches = None
                 conv.release_patches(patches)
             else:
                 # ones @ g (BLAS gemv) beats g.sum(axis=0)'s short strided loops.
-                grads.append(gemm(numpy.ones(g.shape[0], g.dtype), g))
+                grads.append(gemm_reduce(numpy.ones(g.shape[0], g.dtype), g))
         return tuple(grads)
 
     def _grad_x(self, g, W, x_shape, out_h, out_w):
         conv = self.conv
         n, c_in, h, w = x_shape
         c_out, _, kh, kw = W.shape
+        if _direct.data_gradient_applies(W, g):
+            # The kernels: stride-1 convolutions of gy with the flipped kernel (per phase).
+            return L.to_nchw_view(_direct.data_gradient(
+                g.reshape(n, out_h, out_w, c_out), W, (conv.sy, conv.sx), (conv.ph, conv.pw),
+                (h, w)))
         if conv.sy == conv.sx == 1 and conv.ph < kh and conv.pw < kw:
             # Stride 1: gx is gy (padded by k-1-pad) convolved with the flipped kernel.
             qh, qw = kh - 1 - conv.ph, kw - 1 - conv.pw
-            if _direct.data_gradient_applies(W, g):
-                gy_pad = L.padded_nhwc(L.to_nchw_view(g.reshape(n, out_h, out_w, c_out)),
-                                       (qh, qw), (qh, qw))
-                return L.to_nchw_view(_direct.forward_flipped(gy_pad, W, (h, w)))
             if kh == kw == 1:
                 gcol = g
             else:
@@ -174,9 +177,39 @@ class Convolution2DGrad(GradientNode):
         return L.to_nchw_view(gx)
 
 
+#: Fewest rows per thread for which :func:`gemm` splits a product over the threads.
+MIN_ROWS_PER_THREAD = 256
+
+
 def gemm(a, b, out=None):
-    """``a @ b`` through BLAS (a named function so profiles show GEMM time apart)."""
-    return numpy.matmul(a, b, out=out)
+    """``a @ b`` through BLAS (a named function so profiles show GEMM time apart).
+
+    With BLAS single-threaded (:func:`._process.single_threaded_blas`) the
+    rows of ``a`` are split over the kernel threads, one BLAS call each.
+    """
+    rows = a.shape[0] if a.ndim == 2 else 0
+    if rows < 2 * MIN_ROWS_PER_THREAD or not _process.single_threaded_blas():
+        return numpy.matmul(a, b, out=out)
+    if out is None:
+        out = numpy.empty((rows, b.shape[1]), numpy.result_type(a, b))
+    _native.split_batch(rows, lambda lo, hi: numpy.matmul(a[lo:hi], b, out=out[lo:hi]))
+    return out
+
+
+def gemm_reduce(a, b):
+    """``a @ b`` for a long inner dimension (gradients summed over every pixel).
+
+    Split like :func:`gemm` but along the inner dimension, the threads'
+    partial products added up; ``a`` may be a vector.
+    """
+    inner = b.shape[0]
+    if inner < 2 * MIN_ROWS_PER_THREAD or not _process.single_threaded_blas():
+        return numpy.matmul(a, b)
+    parts = _native.split_batch(inner, lambda lo, hi: numpy.matmul(a[..., lo:hi], b[lo:hi]))
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def weight_matrix(W):

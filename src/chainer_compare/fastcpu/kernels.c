@@ -55,11 +55,12 @@ typedef int vi8 __attribute__((vector_size(32)));
 
 /* Forward tile: XB adjacent output pixels of one row x 8*CB output channels.
  * x0: the input pixel under the tile's first output's kernel origin; sxc:
- * elements between horizontally adjacent outputs' inputs (stride x cin). */
+ * elements between horizontally adjacent outputs' inputs (stride x cin);
+ * ypix: elements between adjacent outputs in y. */
 #define FWD_TILE(XB, CB)                                                          \
 static void fwd_tile_##XB##_##CB(const float *x0, const float *w0, const float *b, \
                                  float *y0, int cin, int kh, int kw, long xrow,   \
-                                 long sxc, long cout)                             \
+                                 long sxc, long cout, long ypix)                  \
 {                                                                                 \
     v8 a[XB][CB];                                                                 \
     for (int j = 0; j < CB; j++) {                                                \
@@ -74,7 +75,7 @@ static void fwd_tile_##XB##_##CB(const float *x0, const float *w0, const float *
             for (int ci = 0; ci < cin; ci++)                                      \
                 TILE_RANK1(a, XB, CB, wr + ci * cout, xr + ci, sxc);              \
         }                                                                         \
-    TILE_STORE(a, XB, CB, y0, cout);                                              \
+    TILE_STORE(a, XB, CB, y0, ypix);                                              \
 }
 #define TILES_1_6(M, CB) M(1, CB) M(2, CB) M(3, CB) M(4, CB) M(5, CB) M(6, CB)
 TILES_1_6(FWD_TILE, 2) TILES_1_6(FWD_TILE, 4)
@@ -83,7 +84,7 @@ FWD_TILE(7, 2) FWD_TILE(8, 2) FWD_TILE(9, 2) FWD_TILE(10, 2) FWD_TILE(11, 2) FWD
 #endif
 
 typedef void (*fwd_tile_fn)(const float *, const float *, const float *, float *,
-                            int, int, int, long, long, long);
+                            int, int, int, long, long, long, long);
 static const fwd_tile_fn FWD_TILES2[13] = {
     0, fwd_tile_1_2, fwd_tile_2_2, fwd_tile_3_2, fwd_tile_4_2, fwd_tile_5_2, fwd_tile_6_2,
 #if WIDE
@@ -103,10 +104,13 @@ static int images_per_block(long bytes_per_image)
     return nb < 1 ? 1 : (int)nb;
 }
 
-/* y = conv(x, w) + b (b may be NULL) for images n0..n1-1. */
+/* y = conv(x, w) + b (b may be NULL) for images n0..n1-1.  Output pixel
+ * (n, oy, ox) goes to y + n * yimg + oy * yrow + ox * ypix (a plain NHWC y:
+ * ho * wo * cout, wo * cout, cout; a strided data gradient writes one phase
+ * of every other pixel). */
 void conv_forward(const float *x, const float *w, const float *b, float *y,
                   int n0, int n1, int hp, int wp, int cin, int kh, int kw,
-                  int sy, int sx, int ho, int wo, int cout)
+                  int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix)
 {
     long xrow = (long)wp * cin;
     int nb = images_per_block((long)hp * xrow * 4);
@@ -123,8 +127,8 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
                         nx = wo / tiles + (t < wo % tiles);
                         table[nx](x + ((n * hp + (long)oy * sy) * wp + (long)ox * sx) * cin,
                                   w + cb, b ? b + cb : 0,
-                                  y + ((n * ho + oy) * wo + ox) * cout + cb,
-                                  cin, kh, kw, xrow, (long)sx * cin, cout);
+                                  y + n * yimg + oy * yrow + ox * ypix + cb,
+                                  cin, kh, kw, xrow, (long)sx * cin, cout, ypix);
                     }
 }
 
@@ -256,6 +260,26 @@ void bn_grad_apply(const float *gy, const float *x, const float *y, float *gx,
             v8 g = LD(gy + r * c + j);
             if (y) g = WHERE_POS(LD(y + r * c + j), g);
             ST(gx + r * c + j, LD(a + j) * g + LD(b + j) * LD(x + r * c + j) + LD(d + j));
+        }
+}
+
+/* ---- Spatial padding of NHWC arrays: images n0..n1-1 ----
+ * dst (N, h + top + bottom, w + left + right, c) gets src (N, h, w, c) in its
+ * interior and value around it, in one pass (NumPy needs a strided fill per
+ * border plus a strided copy). */
+void pad_nhwc(const float *src, float *dst, int n0, int n1, int h, int w, int c,
+              int top, int left, int bottom, int right, float value)
+{
+    long row = (long)w * c, prow = (long)(w + left + right) * c;
+    int hp = h + top + bottom;
+    for (long n = n0; n < n1; n++)
+        for (int r = 0; r < hp; r++) {
+            float *d = dst + (n * hp + r) * prow;
+            int inside = r >= top && r < top + h;
+            long lo = inside ? (long)left * c : prow, hi = inside ? lo + row : prow;
+            for (long i = 0; i < lo; i++) d[i] = value;
+            if (inside) __builtin_memcpy(d + lo, src + (n * h + r - top) * row, row * 4);
+            for (long i = hi; i < prow; i++) d[i] = value;
         }
 }
 

@@ -65,6 +65,22 @@ def average_pooling_2d(x, ksize, stride=None, pad=0):
     return F.average_pooling_2d(x, ksize, stride, pad)
 
 
+def zero_pad_subsample(x, out_channels, stride):
+    """Zero channels prepended up to ``out_channels``, then every ``stride``-th pixel
+    (seed 004's parameter-free shortcut); one copy each way on the fast CPU path."""
+    fast = _fast_backend() if _on_cpu(x) else None
+    if fast is not None:
+        return fast.zero_pad_subsample(x, out_channels, stride)
+    n, channels, height, width = x.shape
+    if out_channels > channels:
+        xp = chainer.backend.get_array_module(x)
+        zeros = xp.zeros((n, out_channels - channels, height, width), x.dtype)
+        x = F.concat((zeros, x), axis=1)
+    if stride != 1:
+        x = F.average_pooling_2d(x, 1, stride)
+    return x
+
+
 class Convolution2D(L.Convolution2D):
     """``L.Convolution2D`` whose forward goes through :func:`convolution_2d`.
 

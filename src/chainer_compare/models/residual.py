@@ -45,18 +45,6 @@ def downsampling_indices(res_depth):
     return (res_depth, 2 * res_depth)
 
 
-def _shortcut(x, out_channels, stride):
-    """Seed 004's parameter-free shortcut: zero channels prepended, 1×1 avg-pool stride 2."""
-    n, channels, height, width = x.shape
-    if out_channels > channels:
-        xp = chainer.backend.get_array_module(x)
-        zeros = xp.zeros((n, out_channels - channels, height, width), x.dtype)
-        x = F.concat((zeros, x), axis=1)
-    if stride != 1:
-        x = ops.average_pooling_2d(x, 1, stride)
-    return x
-
-
 class ResidualBlock(chainer.Chain):
     """conv3-BN-ReLU-conv3-BN plus the shortcut, then ReLU (seed 004).
 
@@ -84,7 +72,8 @@ class ResidualBlock(chainer.Chain):
             self.bn2 = ops.BatchNormalization(out_channels)
 
     def forward(self, x):
-        shortcut = _shortcut(x, self.out_channels, self.stride)
+        # Seed 004's parameter-free shortcut: zero channels prepended, 1x1 avg-pool stride 2.
+        shortcut = ops.zero_pad_subsample(x, self.out_channels, self.stride)
         train = chainer.config.train
         if train and self.skip_ratio > 0:
             xp = chainer.backend.get_array_module(x)
