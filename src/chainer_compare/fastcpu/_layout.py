@@ -82,5 +82,7 @@ def patch_matrix(xp, kh, kw, sy, sx, out_h, out_w):
     view = as_strided(xp, (n, out_h, out_w, kh, kw, c),
                       (sn, sh * sy, sw * sx, sh, sw, sc), writeable=False)
     matrix = _workspace.take((n * out_h * out_w, kh * kw * c), xp.dtype)
-    numpy.copyto(matrix.reshape(view.shape), view)
+    blocks = matrix.reshape(view.shape)
+    # Images split over the kernel threads (NumPy's copy releases the GIL).
+    _native.split_batch(n, lambda lo, hi: numpy.copyto(blocks[lo:hi], view[lo:hi]))
     return matrix

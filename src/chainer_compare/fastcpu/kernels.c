@@ -25,47 +25,82 @@ typedef int vi8 __attribute__((vector_size(32)));
 /* v where ref > 0, else 0 (the ReLU mask; C has no vector ?:). */
 #define WHERE_POS(ref, v) ((v8)((vi8)(v) & ((ref) > (v8){0})))
 
-/* Register tiles.  AVX2 has 16 vector registers: 6 pixels x 2 vectors (12
- * accumulators).  With AVX-512VL there are 32 (still used as 8-float
- * vectors): 12 x 2, or 6 x 4 when Cout is a multiple of 32, which halves the
- * loads per FMA. */
-#if !defined(WIDE) && defined(__AVX512F__)
-#define WIDE 1
-#elif !defined(WIDE)
-#define WIDE 0
+/* Register tiles of the convolutions: up to XMAX pixels (or input channels)
+ * x CB vectors of VW floats.  AVX2 (16 vector registers): 6 pixels x 2
+ * vectors of 8 (16 channels).  AVX-512 (32 registers): 12 x 2 vectors of 8
+ * for a 16-channel block, and for 32 channels 12 x 2 vectors of 16 floats:
+ * one instruction per 16 FMAs (Zen 4 runs it as two 256-bit halves at the
+ * same FLOP rate) and half the weight loads per FMA of 8-float vectors
+ * (measured on one core, 2026-12-03: 85-107 against 61-63 GFLOP/s on
+ * ResNet's 32- and 64-channel layers and cnn's 5x5 layers; 16-float vectors
+ * on 16 channels were slower, 78 against 96).  -DVC=8 builds the previous
+ * 8-float tiles for 32 channels (6 x 4). */
+#if !defined(VC) && defined(__AVX512F__)
+#define VC 16
+#elif !defined(VC)
+#define VC 8
 #endif
-#define XB2 (WIDE ? 12 : 6)
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#if defined(__AVX512F__) && VC == 16
+#define XMAX_S 12
+#define XMAX_L 12
+#define CB_L 2
+#define VT_L v16
+#define HAVE_L 1
+#elif defined(__AVX512F__)
+#define XMAX_S 12
+#define XMAX_L 6
+#define CB_L 4
+#define VT_L v8
+#define HAVE_L 1
+#else
+#define XMAX_S 6
+#define HAVE_L 0
+#endif
 
 /* The core both convolution kernels share, on a register tile a[NI][CB] of
- * 8-float vectors: a[i][j] += s[i * SSTEP] * v[8 * j] (NI scalars s broadcast
- * against CB vectors v, all FMAs independent), and storing the tile to rows
- * of a matrix with row stride LD_. */
-#define TILE_RANK1(a, NI, CB, v, s, SSTEP)                                        \
+ * vectors of type VT (VW floats): a[i][j] += s[i * SSTEP] * v[VW * j] (NI
+ * scalars s broadcast against CB vectors v, all FMAs independent), and
+ * storing the tile to rows of a matrix with row stride LD_. */
+#define TILE_RANK1(a, NI, CB, VT, VW, v, s, SSTEP)                               \
     do {                                                                          \
-        v8 v_[CB];                                                                \
-        for (int j_ = 0; j_ < CB; j_++) v_[j_] = LD((v) + 8 * j_);                \
+        VT v_[CB];                                                                \
+        for (int j_ = 0; j_ < CB; j_++) v_[j_] = *(const VT *)((v) + VW * j_);    \
         for (int i_ = 0; i_ < NI; i_++) {                                         \
             float s_ = (s)[i_ * (SSTEP)];                                         \
             for (int j_ = 0; j_ < CB; j_++) a[i_][j_] += s_ * v_[j_];             \
         }                                                                         \
     } while (0)
-#define TILE_STORE(a, NI, CB, dst, LD_)                                           \
+#define TILE_STORE(a, NI, CB, VT, VW, dst, LD_)                                  \
     for (int i_ = 0; i_ < NI; i_++)                                               \
-        for (int j_ = 0; j_ < CB; j_++) ST((dst) + i_ * (LD_) + 8 * j_, a[i_][j_])
+        for (int j_ = 0; j_ < CB; j_++) *(VT *)((dst) + i_ * (LD_) + VW * j_) = a[i_][j_]
 
-/* Forward tile: XB adjacent output pixels of one row x 8*CB output channels.
- * x0: the input pixel under the tile's first output's kernel origin; sxc:
- * elements between horizontally adjacent outputs' inputs (stride x cin);
- * ypix: elements between adjacent outputs in y. */
-#define FWD_TILE(XB, CB)                                                          \
-static void fwd_tile_##XB##_##CB(const float *x0, const float *w0, const float *b, \
-                                 float *y0, int cin, int kh, int kw, long xrow,   \
-                                 long sxc, long cout, long ypix)                  \
+/* One tile function per pixel count 1..12 for a (CB, vector type), and their table. */
+#define TILES_1_12(M, CB, VT, VW) M(1, CB, VT, VW) M(2, CB, VT, VW) M(3, CB, VT, VW) \
+    M(4, CB, VT, VW) M(5, CB, VT, VW) M(6, CB, VT, VW) M(7, CB, VT, VW)           \
+    M(8, CB, VT, VW) M(9, CB, VT, VW) M(10, CB, VT, VW) M(11, CB, VT, VW)         \
+    M(12, CB, VT, VW)
+#define TILE_TABLE(PREFIX, CB, VW) TILE_TABLE_(PREFIX, CB, VW)  /* expands CB, VW first */
+#define TILE_TABLE_(P, CB, VW) {0, P##1_##CB##_##VW, P##2_##CB##_##VW,             \
+    P##3_##CB##_##VW, P##4_##CB##_##VW, P##5_##CB##_##VW, P##6_##CB##_##VW,         \
+    P##7_##CB##_##VW, P##8_##CB##_##VW, P##9_##CB##_##VW, P##10_##CB##_##VW,        \
+    P##11_##CB##_##VW, P##12_##CB##_##VW}
+
+/* Forward tile: XB adjacent output pixels of one row x CB vectors of output
+ * channels.  x0: the input pixel under the tile's first output's kernel
+ * origin; sxc: elements between horizontally adjacent outputs' inputs
+ * (stride x cin); ypix: elements between adjacent outputs in y. */
+#define FWD_TILE(XB, CB, VT, VW) FWD_TILE_(XB, CB, VT, VW)
+#define FWD_TILE_(XB, CB, VT, VW)                                                 \
+static void fwd_tile_##XB##_##CB##_##VW(const float *x0, const float *w0,          \
+                                        const float *b, float *y0, int cin, int kh, \
+                                        int kw, long xrow, long sxc, long cout,   \
+                                        long ypix)                                \
 {                                                                                 \
-    v8 a[XB][CB];                                                                 \
+    VT a[XB][CB];                                                                 \
     for (int j = 0; j < CB; j++) {                                                \
-        v8 bj = {0};                                                              \
-        if (b) bj = LD(b + 8 * j);                                                \
+        VT bj = {0};                                                              \
+        if (b) bj = *(const VT *)(b + VW * j);                                    \
         for (int i = 0; i < XB; i++) a[i][j] = bj;                                \
     }                                                                             \
     for (int ky = 0; ky < kh; ky++)                                               \
@@ -73,26 +108,30 @@ static void fwd_tile_##XB##_##CB(const float *x0, const float *w0, const float *
             const float *xr = x0 + ky * xrow + (long)kx * cin;                    \
             const float *wr = w0 + (long)(ky * kw + kx) * cin * cout;             \
             for (int ci = 0; ci < cin; ci++)                                      \
-                TILE_RANK1(a, XB, CB, wr + ci * cout, xr + ci, sxc);              \
+                TILE_RANK1(a, XB, CB, VT, VW, wr + ci * cout, xr + ci, sxc);      \
         }                                                                         \
-    TILE_STORE(a, XB, CB, y0, ypix);                                              \
+    TILE_STORE(a, XB, CB, VT, VW, y0, ypix);                                      \
 }
-#define TILES_1_6(M, CB) M(1, CB) M(2, CB) M(3, CB) M(4, CB) M(5, CB) M(6, CB)
-TILES_1_6(FWD_TILE, 2) TILES_1_6(FWD_TILE, 4)
-#if WIDE
-FWD_TILE(7, 2) FWD_TILE(8, 2) FWD_TILE(9, 2) FWD_TILE(10, 2) FWD_TILE(11, 2) FWD_TILE(12, 2)
-#endif
-
 typedef void (*fwd_tile_fn)(const float *, const float *, const float *, float *,
                             int, int, int, long, long, long, long);
-static const fwd_tile_fn FWD_TILES2[13] = {
-    0, fwd_tile_1_2, fwd_tile_2_2, fwd_tile_3_2, fwd_tile_4_2, fwd_tile_5_2, fwd_tile_6_2,
-#if WIDE
-    fwd_tile_7_2, fwd_tile_8_2, fwd_tile_9_2, fwd_tile_10_2, fwd_tile_11_2, fwd_tile_12_2
+TILES_1_12(FWD_TILE, 2, v8, 8)
+static const fwd_tile_fn FWD_TILES_S[13] = TILE_TABLE(fwd_tile_, 2, 8);
+#if HAVE_L
+TILES_1_12(FWD_TILE, CB_L, VT_L, VC)
+static const fwd_tile_fn FWD_TILES_L[13] = TILE_TABLE(fwd_tile_, CB_L, VC);
 #endif
-};
-static const fwd_tile_fn FWD_TILES4[7] = {0, fwd_tile_1_4, fwd_tile_2_4, fwd_tile_3_4,
-                                          fwd_tile_4_4, fwd_tile_5_4, fwd_tile_6_4};
+
+/* The tiles for cout: 32-channel blocks where cout allows and the build has them. */
+struct tiling { int cstep, xmax; const void *table; };
+
+static struct tiling pick_tiling(int cout, const void *small, const void *large)
+{
+    struct tiling t = {16, XMAX_S, small};
+#if HAVE_L
+    if (cout % 32 == 0) { t.cstep = 32; t.xmax = XMAX_L; t.table = large; }
+#endif
+    return t;
+}
 
 /* Images are processed in blocks whose input fits in this many bytes (L2),
  * so each weight block is read from cache across a whole block. */
@@ -104,6 +143,12 @@ static int images_per_block(long bytes_per_image)
     return nb < 1 ? 1 : (int)nb;
 }
 
+/* n items in equal parts of at most most: the size of part t of parts
+ * (8 -> 4+4, not 6+2: a narrow tile runs the FMA units at a fraction of
+ * their rate). */
+static int parts_of(int n, int most) { return (n + most - 1) / most; }
+static int part_size(int n, int parts, int t) { return n / parts + (t < n % parts); }
+
 /* y = conv(x, w) + b (b may be NULL) for images n0..n1-1.  Output pixel
  * (n, oy, ox) goes to y + n * yimg + oy * yrow + ox * ypix (a plain NHWC y:
  * ho * wo * cout, wo * cout, cout; a strided data gradient writes one phase
@@ -114,17 +159,19 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
 {
     long xrow = (long)wp * cin;
     int nb = images_per_block((long)hp * xrow * 4);
-    int wide = WIDE && cout % 32 == 0, cstep = wide ? 32 : 16, xmax = wide ? 6 : XB2;
-    const fwd_tile_fn *table = wide ? FWD_TILES4 : FWD_TILES2;
-    /* Split each row into equal tiles of at most xmax (8 -> 4+4, not 6+2: a
-     * narrow tile runs the FMA units at a fraction of their rate). */
-    int tiles = (wo + xmax - 1) / xmax, nx;
+#if HAVE_L
+    struct tiling tl = pick_tiling(cout, FWD_TILES_S, FWD_TILES_L);
+#else
+    struct tiling tl = pick_tiling(cout, FWD_TILES_S, 0);
+#endif
+    const fwd_tile_fn *table = tl.table;
+    int tiles = parts_of(wo, tl.xmax), nx;
     for (long nblk = n0; nblk < n1; nblk += nb)
-        for (int cb = 0; cb < cout; cb += cstep)
+        for (int cb = 0; cb < cout; cb += tl.cstep)
             for (long n = nblk; n < n1 && n < nblk + nb; n++)
                 for (int oy = 0; oy < ho; oy++)
                     for (int t = 0, ox = 0; t < tiles; t++, ox += nx) {
-                        nx = wo / tiles + (t < wo % tiles);
+                        nx = part_size(wo, tiles, t);
                         table[nx](x + ((n * hp + (long)oy * sy) * wp + (long)ox * sx) * cin,
                                   w + cb, b ? b + cb : 0,
                                   y + n * yimg + oy * yrow + ox * ypix + cb,
@@ -132,40 +179,35 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
                     }
 }
 
-/* Weight-gradient tile: CI input channels x 8*CB output channels, summed over
- * nr output rows of wo pixels.  x0: input under output (row 0, col 0) for this
- * kernel offset and first channel; g0: gy of that output, first channel of the
- * block. */
-#define BWW_TILE(CI, CB)                                                          \
-static void bww_tile_##CI##_##CB(const float *x0, const float *g0, float *gw0,    \
-                                 int nr, int wo, long xrow, long sxc, long cout)  \
+/* Weight-gradient tile: CI input channels x CB vectors of output channels,
+ * summed over nr output rows of wo pixels.  x0: input under output (row 0,
+ * col 0) for this kernel offset and first channel; g0: gy of that output,
+ * first channel of the block. */
+#define BWW_TILE(CI, CB, VT, VW) BWW_TILE_(CI, CB, VT, VW)
+#define BWW_TILE_(CI, CB, VT, VW)                                                 \
+static void bww_tile_##CI##_##CB##_##VW(const float *x0, const float *g0, float *gw0, \
+                                        int nr, int wo, long xrow, long sxc,      \
+                                        long cout)                                \
 {                                                                                 \
-    v8 a[CI][CB];                                                                 \
+    VT a[CI][CB];                                                                 \
     for (int i = 0; i < CI; i++)                                                  \
-        for (int j = 0; j < CB; j++) a[i][j] = LD(gw0 + i * cout + 8 * j);        \
+        for (int j = 0; j < CB; j++) a[i][j] = *(const VT *)(gw0 + i * cout + VW * j); \
     for (int r = 0; r < nr; r++) {                                                \
         const float *xr = x0 + r * xrow;                                          \
         const float *g = g0 + (long)r * wo * cout;                                \
         for (int ox = 0; ox < wo; ox++)                                           \
-            TILE_RANK1(a, CI, CB, g + ox * cout, xr + ox * sxc, 1);               \
+            TILE_RANK1(a, CI, CB, VT, VW, g + ox * cout, xr + ox * sxc, 1);       \
     }                                                                             \
-    TILE_STORE(a, CI, CB, gw0, cout);                                             \
+    TILE_STORE(a, CI, CB, VT, VW, gw0, cout);                                     \
 }
-TILES_1_6(BWW_TILE, 2) TILES_1_6(BWW_TILE, 4)
-#if WIDE
-BWW_TILE(7, 2) BWW_TILE(8, 2) BWW_TILE(9, 2) BWW_TILE(10, 2) BWW_TILE(11, 2) BWW_TILE(12, 2)
-#endif
-
 typedef void (*bww_tile_fn)(const float *, const float *, float *, int, int, long,
                             long, long);
-static const bww_tile_fn BWW_TILES2[13] = {
-    0, bww_tile_1_2, bww_tile_2_2, bww_tile_3_2, bww_tile_4_2, bww_tile_5_2, bww_tile_6_2,
-#if WIDE
-    bww_tile_7_2, bww_tile_8_2, bww_tile_9_2, bww_tile_10_2, bww_tile_11_2, bww_tile_12_2
+TILES_1_12(BWW_TILE, 2, v8, 8)
+static const bww_tile_fn BWW_TILES_S[13] = TILE_TABLE(bww_tile_, 2, 8);
+#if HAVE_L
+TILES_1_12(BWW_TILE, CB_L, VT_L, VC)
+static const bww_tile_fn BWW_TILES_L[13] = TILE_TABLE(bww_tile_, CB_L, VC);
 #endif
-};
-static const bww_tile_fn BWW_TILES4[7] = {0, bww_tile_1_4, bww_tile_2_4, bww_tile_3_4,
-                                          bww_tile_4_4, bww_tile_5_4, bww_tile_6_4};
 
 /* gw = sum over images n0..n1-1 of x (*) gy, the weight gradient of
  * conv_forward.  Images are taken in blocks whose input and gradient fit in
@@ -176,16 +218,21 @@ void conv_backward_weights(const float *x, const float *gy, float *gw,
 {
     long xrow = (long)wp * cin;
     int nb = images_per_block(((long)hp * xrow + (long)ho * wo * cout) * 4);
-    int wide = WIDE && cout % 32 == 0, cstep = wide ? 32 : 16, cmax = wide ? 6 : XB2;
-    const bww_tile_fn *table = wide ? BWW_TILES4 : BWW_TILES2;
+#if HAVE_L
+    struct tiling tl = pick_tiling(cout, BWW_TILES_S, BWW_TILES_L);
+#else
+    struct tiling tl = pick_tiling(cout, BWW_TILES_S, 0);
+#endif
+    const bww_tile_fn *table = tl.table;
+    int groups = parts_of(cin, tl.xmax);
     for (long i = 0; i < (long)kh * kw * cin * cout; i++) gw[i] = 0;
     for (long nblk = n0; nblk < n1; nblk += nb) {
         int nimg = n1 - nblk < nb ? (int)(n1 - nblk) : nb;
         for (int ky = 0; ky < kh; ky++)
             for (int kx = 0; kx < kw; kx++)
-                for (int cb = 0; cb < cout; cb += cstep)
-                    for (int ci = 0; ci < cin; ci += cmax) {
-                        int nc = cin - ci < cmax ? cin - ci : cmax;
+                for (int cb = 0; cb < cout; cb += tl.cstep)
+                    for (int t = 0, ci = 0, nc; t < groups; t++, ci += nc) {
+                        nc = part_size(cin, groups, t);
                         for (long n = nblk; n < nblk + nimg; n++)
                             table[nc](x + ((n * hp + ky) * wp + kx) * cin + ci,
                                       gy + n * ho * (long)wo * cout + cb,
