@@ -7,7 +7,7 @@ the kernels on and off (``fast_cpu_kernels``), interleaved, best of
 ``--reps``, and reports GFLOP/s (2 x multiply-adds per pass); plus the raw
 forward kernel on one thread and OpenBLAS's square sgemm on one and on all
 threads, the yardsticks.  Writes JSON with the command, date, commit and
-machine: the numbers behind ``fastcpu._direct.MAX_DEPTH`` and docs/speed.md.
+machine: the numbers behind ``fastcpu._direct.limits()`` and docs/speed.md.
 
     python bench/bench_kernels.py --out docs/results/kernels-$(date +%F).json
 """
@@ -26,7 +26,7 @@ import chainer  # noqa: E402
 import numpy  # noqa: E402
 
 from chainer_compare import fastcpu  # noqa: E402
-from chainer_compare.fastcpu import _direct, _layout, _native  # noqa: E402
+from chainer_compare.fastcpu import _direct, _layout, _native, _process  # noqa: E402
 from chainer_compare.safeio import atomic_write_text  # noqa: E402
 
 # (label, Cin, Cout, input side, kernel side, stride): the models' layers
@@ -70,9 +70,10 @@ def time_layer(c_in, c_out, size, k, stride, batch, reps, kernels):
 
 
 def gemm_gflops(n, threads, reps):
+    """Square sgemm on ``threads`` BLAS threads (None: all, as BLAS was before the fast path)."""
     from threadpoolctl import threadpool_limits
     a = numpy.random.rand(n, n).astype(numpy.float32)
-    with threadpool_limits(threads):
+    with _process.blas_threads_restored(), threadpool_limits(threads):
         return 2 * n ** 3 / best_ms(lambda: a @ a, reps) / 1e6
 
 
@@ -85,7 +86,8 @@ def raw_forward_gflops(c_in, c_out, size, k, batch, reps):
     y = numpy.empty((batch, size, size, c_out), numpy.float32)
     ms = best_ms(lambda: lib.conv_forward(
         xp.ctypes.data, w.ctypes.data, None, y.ctypes.data, 0, batch, size + 2 * p,
-        size + 2 * p, c_in, k, k, 1, 1, size, size, c_out), reps)
+        size + 2 * p, c_in, k, k, 1, 1, size, size, c_out, size * size * c_out, size * c_out,
+        c_out), reps)
     return 2 * batch * size * size * c_out * c_in * k * k / ms / 1e6
 
 
@@ -95,16 +97,22 @@ def main(argv=None):
     p.add_argument('--reps', type=int, default=5,
                    help='timed calls per variant, best kept (default 5)')
     p.add_argument('--out', help='write the results as JSON here (default: print only)')
+    p.add_argument('--all-layers', action='store_true',
+                   help='time the kernels on every layer, also beyond _direct.limits() '
+                        '(where the rule sends a layer to im2col + GEMM; uses_kernels says so)')
     args = p.parse_args(argv)
     if _native.library() is None:
         p.error('the compiled kernels are unavailable: ' + _native.unavailable_reason())
     from bench_env import environment, provenance
     rows = []
+    rule = _direct.limits()
     for label, c_in, c_out, size, k, stride in LAYERS:
         row = {'layer': label, 'cin': c_in, 'cout': c_out, 'size': size, 'k': k,
                'stride': stride, 'uses_kernels': _direct.applies(
                    numpy.zeros(1, numpy.float32), numpy.zeros((c_out, c_in, k, k), numpy.float32),
                    None)}
+        if args.all_layers:
+            _direct.limits = lambda: (1 << 30, 1 << 30)
         for kernels in (True, False):
             fwd, bwd, shape = time_layer(c_in, c_out, size, k, stride, args.batch, args.reps,
                                          kernels)
@@ -113,6 +121,7 @@ def main(argv=None):
             name = 'kernels' if kernels else 'im2col_gemm'
             row[name + '_forward_gflops'] = round(gflop / fwd * 1e3, 1)
             row[name + '_backward_gflops'] = round(passes * gflop / bwd * 1e3, 1)
+        _direct.limits = lambda: rule
         if stride == 1:
             row['kernel_forward_1thread_gflops'] = round(
                 raw_forward_gflops(c_in, c_out, size, k, args.batch, args.reps), 1)
@@ -120,6 +129,8 @@ def main(argv=None):
         print(json.dumps(row), flush=True)
     env = environment()
     env['kernel_threads'] = _native.threads()
+    env['kernel_limits'] = {'max_in_channels': rule[0], 'max_depth': rule[1],
+                            'wide_tiles': bool(_native.library().conv_wide_tiles())}
     result = {'provenance': dict(provenance('bench_kernels.py', env), file=args.out,
                                  command='python bench/bench_kernels.py ' + ' '.join(
                                      argv if argv is not None else sys.argv[1:])),

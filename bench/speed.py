@@ -12,6 +12,7 @@ round's seed.  Stochastic depth draws its skip decisions from that RNG (one
 draw per block, the PyTorch twin included), so in round r every variant skips
 the same blocks and does the same work; dropout masks repeat likewise.
 """
+import contextlib
 import statistics
 import time
 
@@ -21,12 +22,16 @@ import chainer_compare.compat  # noqa: F401  (before chainer)
 import chainer
 import chainer.functions as F
 
+from chainer_compare.fastcpu import _process
 from chainer_compare.models import create_model
 
 #: One optimizer for every framework (its cost is small next to the network's).
 LEARNING_RATE, MOMENTUM = 0.01, 0.9
 #: Seeds of the warm-up steps, apart from the timed rounds' 0, 1, 2, ...
 WARMUP_SEED = 10000
+#: Untimed pause after a step that ran multi-threaded OpenBLAS (its worker
+#: threads spin for 2^28 cycles, about 0.1 s, before they sleep).
+BLAS_SPIN_S = 0.25
 
 
 def synthetic_batch(batch, in_channels=3, image_size=32, n_classes=10, seed=0):
@@ -57,9 +62,14 @@ def chainer_step(model_name, options, x, t, fast_cpu=True, train=True, gpu=-1):
     optimizer = chainer.optimizers.MomentumSGD(LEARNING_RATE, MOMENTUM)
     optimizer.setup(model)
 
+    # Stock Chainer as it runs in its own process: BLAS on all its threads (the fast
+    # path runs BLAS single-threaded in its own pool; see fastcpu/_process.py).
+    blas = contextlib.nullcontext if fast_cpu or gpu >= 0 else _process.blas_threads_restored
+
     def train_step(seed):
         xp.random.seed(seed)
-        with chainer.using_config('train', True), chainer.using_config('fast_cpu', fast_cpu):
+        with chainer.using_config('train', True), chainer.using_config('fast_cpu', fast_cpu), \
+                blas():
             model.cleargrads()
             loss = F.softmax_cross_entropy(model(x), t)
             loss.backward()
@@ -69,11 +79,14 @@ def chainer_step(model_name, options, x, t, fast_cpu=True, train=True, gpu=-1):
     def eval_step(seed):
         xp.random.seed(seed)
         with chainer.using_config('train', False), chainer.no_backprop_mode(), \
-                chainer.using_config('fast_cpu', fast_cpu):
+                chainer.using_config('fast_cpu', fast_cpu), blas():
             model(x)
         sync()
     step = train_step if train else eval_step
     step.n_params = sum(p.size for p in model.params())
+    # OpenBLAS's threads spin for ~0.1 s after a multi-threaded call: let them
+    # sleep before the next variant is timed, or they take its second core.
+    step.cooldown_s = 0 if blas is contextlib.nullcontext else BLAS_SPIN_S
     return step
 
 
@@ -112,7 +125,8 @@ def torch_step(model_name, options, x, t, train=True, gpu=-1):
 def time_round_robin(steps, warmup, reps):
     """{variant: [wall seconds per step]} for ``reps`` rounds after ``warmup`` steps each.
 
-    Round r calls every step with seed r.  Also returns {variant: [CPU seconds
+    Round r calls every step with seed r; a step's ``cooldown_s`` is slept
+    (untimed) after it.  Also returns {variant: [CPU seconds
     per step]} (process time: below 2 x wall on 2 cores means other processes
     took the CPU).
     """
@@ -120,6 +134,7 @@ def time_round_robin(steps, warmup, reps):
     for name in names:
         for index in range(warmup):
             steps[name](WARMUP_SEED + index)
+        time.sleep(getattr(steps[name], 'cooldown_s', 0))
     wall = {name: [] for name in names}
     cpu = {name: [] for name in names}
     for round_index in range(reps):
@@ -129,6 +144,7 @@ def time_round_robin(steps, warmup, reps):
             steps[name](round_index)
             wall[name].append(time.perf_counter() - w0)
             cpu[name].append(time.process_time() - c0)
+            time.sleep(getattr(steps[name], 'cooldown_s', 0))
     return wall, cpu
 
 

@@ -243,3 +243,32 @@ def test_an_empty_batch_passes_through(fastcpu_backend):
     y.grad = numpy.zeros(y.shape, numpy.float32)
     y.backward()
     assert x.grad.shape == x.shape and not W.grad.any()
+
+
+@pytest.mark.parametrize('pads', [((1, 1), (1, 1)), ((0, 2), (3, 0)), ((2, 0), (0, 1))])
+@pytest.mark.parametrize('value', [0, -numpy.inf])
+def test_padding_writes_border_and_interior(pads, value, fastcpu_backend):
+    from chainer_compare.fastcpu import _layout
+    x = numpy.random.RandomState(0).standard_normal((3, 8, 5, 6)).astype(numpy.float32)
+    channels_last = numpy.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    (top, left), (bottom, right) = pads
+    expected = numpy.pad(x.transpose(0, 2, 3, 1), ((0, 0), (top, bottom), (left, right), (0, 0)),
+                         constant_values=value)
+    for variant in (x, channels_last):
+        out = _layout.padded_nhwc(variant, *pads, value=value)
+        assert out.flags.c_contiguous
+        numpy.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize('rows', [7, 513, 2000])
+def test_split_gemms_equal_one_matmul(rows):
+    rng = numpy.random.RandomState(0)
+    a = rng.standard_normal((rows, 40)).astype(numpy.float32)
+    b = rng.standard_normal((40, 24)).astype(numpy.float32)
+    g = rng.standard_normal((rows, 24)).astype(numpy.float32)
+    assert_close(fast_conv.gemm(a, b), a @ b)
+    out = numpy.empty((rows, 24), numpy.float32)
+    assert fast_conv.gemm(a, b, out=out) is out
+    assert_close(out, a @ b)
+    assert_close(fast_conv.gemm_reduce(a.T, g), a.T @ g)
+    assert_close(fast_conv.gemm_reduce(numpy.ones(rows, numpy.float32), g), g.sum(axis=0))

@@ -12,17 +12,23 @@ from chainer_compare.fastcpu import _layout, _native
 
 #: Output channels must be a multiple of this (the kernels' register tile).
 CHANNEL_BLOCK = 16
-#: Largest Cin*kh*kw done by the kernels.  On 2 AMD EPYC cores at batch 128
-#: (docs/results/kernels-2026-12-03.json) they beat im2col + GEMM up to 64
-#: channels (K <= 1600: 16-64 channels 3x3, 64 channels 5x5) and roughly tied at
-#: 128 channels 3x3; at 256 channels (K = 2304) GEMM was as fast, and in
-#: development runs about 2x faster at 512 channels, where OpenBLAS runs these
-#: GEMMs near its peak.
-MAX_DEPTH = 1600
-#: Largest Cin done by the kernels: on vgg's 128-channel layers (K = 1152) the
-#: whole vgg step was 8% slower with the kernels than with im2col + GEMM
-#: (69 vs 75 images/s, 2026-12-03), though the kernels won at 64 channels.
-MAX_IN_CHANNELS = 64
+#: (Largest Cin, largest Cin*kh*kw) done by the kernels, by build.  Beyond
+#: them im2col + GEMM was faster.  With the 16-float tiles of an AVX-512 build
+#: (docs/results/kernels-2026-12-03b.json, 2 AMD EPYC cores, batch 128): the
+#: kernels won up to 128 channels (vgg 128ch forward + both gradients in 0.020
+#: against 0.024 s per GFLOP; cnn conv3's 128-into-64-channel 5x5 data gradient,
+#: K = 3200, 162 against 115 GFLOP/s) and lost by 8% at 256 channels.  With
+#: 8-float tiles (AVX2, or -DVC=8) they won up to 64 channels (K <= 1600); on
+#: vgg's 128-channel layers the whole vgg step was 8% slower (69 against 75
+#: images/s, docs/results/kernels-2026-12-03.json).
+LIMITS_WIDE_TILES = (128, 3200)
+LIMITS_NARROW_TILES = (64, 1600)
+
+
+def limits():
+    """(largest Cin, largest Cin*kh*kw) for this build of the kernels."""
+    lib = _native.library()
+    return LIMITS_WIDE_TILES if lib is not None and lib.conv_wide_tiles() else LIMITS_NARROW_TILES
 
 
 def _enabled(arrays):
@@ -32,15 +38,19 @@ def _enabled(arrays):
 def applies(x, W, b):
     """Whether the kernels compute this convolution's forward pass (else im2col + GEMM)."""
     c_out, c_in, kh, kw = W.shape
-    return (c_out % CHANNEL_BLOCK == 0 and c_in <= MAX_IN_CHANNELS
-            and c_in * kh * kw <= MAX_DEPTH and _enabled((x, W, b)))
+    return _fits(c_in, c_out, kh * kw) and _enabled((x, W, b))
 
 
 def data_gradient_applies(W, gy):
     """Whether the data gradient (convolutions of Cout into Cin channels) is done here."""
     c_out, c_in, kh, kw = W.shape
-    return (c_in % CHANNEL_BLOCK == 0 and c_out <= MAX_IN_CHANNELS
-            and c_out * kh * kw <= MAX_DEPTH and _enabled((W, gy)))
+    return _fits(c_out, c_in, kh * kw) and _enabled((W, gy))
+
+
+def _fits(c_in, c_out, taps):
+    """A convolution of c_in into c_out channels over ``taps`` kernel pixels suits the kernels."""
+    max_in, max_depth = limits()
+    return c_out % CHANNEL_BLOCK == 0 and c_in <= max_in and c_in * taps <= max_depth
 
 
 def forward(xp, W, b, stride, out_hw):

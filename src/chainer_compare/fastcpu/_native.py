@@ -32,6 +32,9 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels.c')
 CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno')
 ENV_SWITCH = 'CHAINER_COMPARE_NATIVE'
 ENV_CACHE = 'CHAINER_COMPARE_CACHE'
+#: Extra compiler flags, e.g. ``-mno-avx512f`` or ``-DVC=8`` to build (and
+#: test) the AVX2 or the 8-float tiles on an AVX-512 machine.
+ENV_CFLAGS = 'CHAINER_COMPARE_CFLAGS'
 
 _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 _SIGNATURES = {
@@ -44,6 +47,7 @@ _SIGNATURES = {
     'add_relu': [_P, _P, _P, _L, _L],
     'relu_grad': [_P, _P, _P, _L, _L],
     'relu_forward': [_P, _P, _L, _L],
+    'conv_wide_tiles': [],
     'pad_nhwc': [_P, _P] + [_I] * 9 + [ctypes.c_float],
     'max_pool_forward': [_P, _P, _P] + [_I] * 13,
     'max_pool_backward': [_P, _P, _P] + [_I] * 13,
@@ -91,8 +95,9 @@ def _build(cc):
     with open(SOURCE, 'rb') as f:
         source = f.read()
     version = subprocess.run([cc, '--version'], capture_output=True, text=True).stdout
+    flags = CFLAGS + tuple(os.environ.get(ENV_CFLAGS, '').split())
     key = hashlib.sha256(source + version.encode() + _cpu_signature().encode()
-                         + ' '.join(CFLAGS).encode()).hexdigest()[:16]
+                         + ' '.join(flags).encode()).hexdigest()[:16]
     target = os.path.join(cache_dir(), 'kernels-{}.so'.format(key))
     if os.path.exists(target):
         return target
@@ -100,7 +105,7 @@ def _build(cc):
     fd, tmp = tempfile.mkstemp(suffix='.so', dir=cache_dir())
     os.close(fd)
     try:
-        result = subprocess.run([cc, *CFLAGS, '-o', tmp, SOURCE], capture_output=True,
+        result = subprocess.run([cc, *flags, '-o', tmp, SOURCE], capture_output=True,
                                 text=True)
         if result.returncode != 0:
             raise RuntimeError('{} failed on {}: {}'.format(cc, SOURCE, result.stderr.strip()))
@@ -141,7 +146,7 @@ def _load():
         return None, str(error)
     for name, argtypes in _SIGNATURES.items():
         fn = getattr(lib, name)
-        fn.argtypes, fn.restype = argtypes, None
+        fn.argtypes, fn.restype = argtypes, (_I if not argtypes else None)  # queries return int
     return lib, ''
 
 

@@ -121,6 +121,9 @@ TILES_1_12(FWD_TILE, CB_L, VT_L, VC)
 static const fwd_tile_fn FWD_TILES_L[13] = TILE_TABLE(fwd_tile_, CB_L, VC);
 #endif
 
+/* Whether the 16-float tiles are built (the Python side sets its limits by it). */
+int conv_wide_tiles(void) { return HAVE_L && VC == 16; }
+
 /* The tiles for cout: 32-channel blocks where cout allows and the build has them. */
 struct tiling { int cstep, xmax; const void *table; };
 
