@@ -16,6 +16,7 @@ with one warning saying why.  ctypes releases the GIL during a call, so
 import concurrent.futures
 import ctypes
 import hashlib
+import itertools
 import os
 import platform
 import shutil
@@ -170,15 +171,34 @@ def _pool():
         return _state['pool']
 
 
-def split_batch(n, work):
-    """Run ``work(lo, hi)`` over [0, n) in contiguous chunks, one per thread; wait for all.
+#: Chunks per thread in :func:`split_batch`.  Threads take chunks as they
+#: become free: a pool thread starts its first chunk some 0.1 ms after the
+#: call (wake-up and the GIL), and with one fixed chunk each the calling
+#: thread then waited for it on every call -- 15% of a ResNet-20 step.
+CHUNKS_PER_THREAD = 4
 
-    The calling thread does the first chunk itself.  Returns the chunks' results in order.
+
+def split_batch(n, work):
+    """Run ``work(lo, hi)`` over [0, n) in contiguous chunks on all threads; wait for all.
+
+    The calling thread works too; each thread takes the next chunk when it
+    is done with one.  Returns the chunks' results in order.
     """
-    parts = max(1, min(threads(), n))  # an empty batch is one empty chunk
+    workers = threads()
+    parts = max(1, min(workers * CHUNKS_PER_THREAD, n))  # an empty batch is one empty chunk
     bounds = [n * i // parts for i in range(parts + 1)]
-    if parts == 1:
-        return [work(0, n)]
-    futures = [_pool().submit(work, bounds[i], bounds[i + 1]) for i in range(1, parts)]
-    first = work(bounds[0], bounds[1])
-    return [first] + [f.result() for f in futures]
+    if workers == 1 or parts == 1:
+        return [work(bounds[i], bounds[i + 1]) for i in range(parts)]
+    results = [None] * parts
+    taken = itertools.count()  # next() is atomic under the GIL
+
+    def drain():
+        i = next(taken)
+        while i < parts:
+            results[i] = work(bounds[i], bounds[i + 1])
+            i = next(taken)
+    futures = [_pool().submit(drain) for _ in range(workers - 1)]
+    drain()
+    for future in futures:
+        future.result()
+    return results
