@@ -272,3 +272,23 @@ def test_split_gemms_equal_one_matmul(rows):
     assert_close(out, a @ b)
     assert_close(fast_conv.gemm_reduce(a.T, g), a.T @ g)
     assert_close(fast_conv.gemm_reduce(numpy.ones(rows, numpy.float32), g), g.sum(axis=0))
+
+
+@pytest.mark.parametrize('n,n_in,n_out', [(3, 20, 7), (600, 64, 530)])
+@pytest.mark.parametrize('with_bias', [True, False], ids=['bias', 'nobias'])
+def test_linear_matches_chainer(n, n_in, n_out, with_bias):
+    rng = numpy.random.RandomState(0)
+    x = rng.standard_normal((n, n_in)).astype(numpy.float32)
+    W = rng.standard_normal((n_out, n_in)).astype(numpy.float32)
+    b = rng.standard_normal(n_out).astype(numpy.float32)
+    compare_with_chainer(fastcpu.linear, F.linear, (x, W, b) if with_bias else (x, W))
+
+
+def test_linear_gradient_check_and_fallbacks():
+    rng = numpy.random.RandomState(0)
+    x, W, b = (rng.standard_normal(shape) for shape in ((4, 6), (5, 6), (5,)))
+    gradient_check.check_backward(fastcpu.linear, (x, W, b), rng.standard_normal((4, 5)),
+                                  eps=1e-3, atol=1e-6, rtol=1e-5)
+    # Mixed dtypes go to Chainer, whose type check names the mismatch.
+    with pytest.raises(chainer.utils.type_check.InvalidType):
+        fastcpu.linear(x.astype(numpy.float32), W, b)

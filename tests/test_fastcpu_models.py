@@ -29,7 +29,7 @@ def test_ops_dispatch_follows_fast_cpu_switch():
 def record_model_calls(monkeypatch, name, in_channels, size):
     """Every (function, input shape, args) the model sends to fastcpu in one training step."""
     calls = {}
-    for fn_name in ('convolution_2d', 'max_pooling_2d', 'average_pooling_2d'):
+    for fn_name in ('convolution_2d', 'max_pooling_2d', 'average_pooling_2d', 'linear'):
         original = getattr(fastcpu, fn_name)
 
         def recorder(x, *args, _fn_name=fn_name, _original=original, **kwargs):

@@ -15,11 +15,12 @@ with ``chainer.using_config('fast_cpu', False)`` / ``--no_fast_cpu``).
 from chainer_compare.fastcpu.batchnorm import batch_normalization, fixed_batch_normalization
 from chainer_compare.fastcpu.conv import convolution_2d
 from chainer_compare.fastcpu.elementwise import add_relu, relu
+from chainer_compare.fastcpu.linear import linear
 from chainer_compare.fastcpu.pooling import average_pooling_2d, max_pooling_2d
 from chainer_compare.fastcpu.shortcut import zero_pad_subsample
 
 AVAILABLE = True
 
 __all__ = ['AVAILABLE', 'add_relu', 'average_pooling_2d', 'batch_normalization',
-           'convolution_2d', 'fixed_batch_normalization', 'max_pooling_2d', 'relu',
+           'convolution_2d', 'fixed_batch_normalization', 'linear', 'max_pooling_2d', 'relu',
            'zero_pad_subsample']

@@ -5,8 +5,8 @@ github.com/dsanno/chainer-cifar, classes ``CNN`` and ``CNNBN``).
 """
 import chainer
 import chainer.functions as F
-import chainer.links as L
 
+from chainer_compare.models import ops
 from chainer_compare.models.blocks import ConvStages, Stage, dropout
 from chainer_compare.models.registry import register_model
 
@@ -34,8 +34,8 @@ class _SeedCNN(chainer.Chain):
         with self.init_scope():
             self.features = ConvStages(in_channels, image_size, _STAGES,
                                        ksize=5, pad=2, batchnorm=self.batchnorm)
-            self.fc1 = L.Linear(self.features.flat_size, 1000)
-            self.fc2 = L.Linear(1000, n_classes)
+            self.fc1 = ops.Linear(self.features.flat_size, 1000)
+            self.fc2 = ops.Linear(1000, n_classes)
 
     def forward(self, x):
         h = F.relu(self.fc1(self.features(x)))

@@ -5,9 +5,9 @@ object recognition task on CIFAR-10", a Keras model).
 """
 import chainer
 import chainer.functions as F
-import chainer.links as L
 from chainer import initializers
 
+from chainer_compare.models import ops
 from chainer_compare.models.blocks import ConvStages, Stage
 from chainer_compare.models.registry import register_model
 
@@ -47,7 +47,7 @@ class EluCNN(chainer.Chain):
                 in_channels, image_size, _STAGES, ksize=3, pad=1,
                 activation=F.elu, batchnorm=True, bn_after_activation=True,
                 initialW=init, bn_options=_KERAS_BN)
-            self.fc = L.Linear(self.features.flat_size, n_classes, initialW=init)
+            self.fc = ops.Linear(self.features.flat_size, n_classes, initialW=init)
 
     def forward(self, x):
         return self.fc(self.features(x))

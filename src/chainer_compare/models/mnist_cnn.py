@@ -10,6 +10,7 @@ import chainer.functions as F
 import chainer.links as L
 from chainer import initializers
 
+from chainer_compare.models import ops
 from chainer_compare.models.blocks import ConvStages, Stage, dropout
 from chainer_compare.models.registry import register_model
 
@@ -50,9 +51,9 @@ class MnistCNN(chainer.Chain):
             self.features = ConvStages(in_channels, image_size, stages, ksize=5,
                                        pad=2, activation=_leaky_relu,
                                        initialW=init)
-            self.fc1 = L.Linear(self.features.flat_size, 1024, initialW=init)
+            self.fc1 = ops.Linear(self.features.flat_size, 1024, initialW=init)
             self.bn1 = L.BatchNormalization(1024)
-            self.fc2 = L.Linear(1024, n_classes, initialW=init)
+            self.fc2 = ops.Linear(1024, n_classes, initialW=init)
 
     def forward(self, x):
         h = _leaky_relu(self.bn1(self.fc1(self.features(x))))
@@ -81,8 +82,8 @@ class KerasMnistCNN(chainer.Chain):
         with self.init_scope():
             self.features = ConvStages(in_channels, image_size, stages, ksize=3,
                                        pad=0, initialW=init)
-            self.fc1 = L.Linear(self.features.flat_size, 128, initialW=init)
-            self.fc2 = L.Linear(128, n_classes, initialW=init)
+            self.fc1 = ops.Linear(self.features.flat_size, 128, initialW=init)
+            self.fc2 = ops.Linear(128, n_classes, initialW=init)
 
     def forward(self, x):
         h = F.relu(self.fc1(self.features(x)))

@@ -5,7 +5,6 @@ Source: shared/seeds/004_201a1022eb97dcdc.txt (classes ``ResidualBlock`` and
 """
 import chainer
 import chainer.functions as F
-import chainer.links as L
 from chainer import initializers
 
 from chainer_compare.models import ops
@@ -134,7 +133,7 @@ class ResidualNet(chainer.Chain):
                     channels, out_channels, 2 if index in stride2 else 1,
                     skip_ratio=ratio, swapout=self.swapout))
                 channels = out_channels
-            self.fc = L.Linear(channels, n_classes)
+            self.fc = ops.Linear(channels, n_classes)
 
     def forward(self, x):
         h = self.bconv1(x)

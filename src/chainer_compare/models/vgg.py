@@ -5,8 +5,8 @@ Source: shared/seeds/004_201a1022eb97dcdc.txt (class ``VGG``; modelled on
 """
 import chainer
 import chainer.functions as F
-import chainer.links as L
 
+from chainer_compare.models import ops
 from chainer_compare.models.blocks import ConvStages, Stage, dropout
 from chainer_compare.models.registry import register_model
 
@@ -38,9 +38,9 @@ class VGG(chainer.Chain):
         with self.init_scope():
             self.features = ConvStages(in_channels, image_size, _STAGES,
                                        ksize=3, pad=1, batchnorm=True)
-            self.fc4 = L.Linear(self.features.flat_size, 1024)
-            self.fc5 = L.Linear(1024, 1024)
-            self.fc6 = L.Linear(1024, n_classes)
+            self.fc4 = ops.Linear(self.features.flat_size, 1024)
+            self.fc5 = ops.Linear(1024, 1024)
+            self.fc6 = ops.Linear(1024, n_classes)
 
     def forward(self, x):
         h = self.features(x)
