@@ -304,3 +304,19 @@ def test_swapout_randomizes_training_but_not_testing():
                                  forward(swap, x, train=True, seed=1))
     numpy.testing.assert_array_equal(forward(plain, x, train=True, seed=0),
                                      forward(plain, x, train=True, seed=1))
+
+
+def test_dropout_mask_comes_from_the_numpy_stream_and_keeps_the_layout():
+    from chainer_compare.models.blocks import dropout
+    x = numpy.arange(2 * 5 * 4 * 8, dtype=numpy.float32).reshape(2, 5, 4, 8) + 1
+    channels_last = x.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)  # NHWC memory
+    numpy.random.seed(7)
+    expected = x * (numpy.random.random_sample(x.shape) >= 0.25) / numpy.float32(0.75)
+    for variant in (x, channels_last):
+        numpy.random.seed(7)
+        with chainer.using_config('train', True):
+            y = dropout(chainer.Variable(variant), 0.25).array
+        numpy.testing.assert_allclose(y, expected, rtol=1e-6)
+        assert y.strides == variant.strides  # same memory layout as the input
+    with chainer.using_config('train', False):
+        assert dropout(x, 0.25) is x

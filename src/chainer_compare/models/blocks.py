@@ -34,8 +34,10 @@ def dropout(x, ratio):
         uniform = numpy.random.random_sample(arr.shape)
     else:  # CuPy can draw float32 directly (half the memory)
         uniform = xp.random.random_sample(arr.shape, dtype=numpy.float32)
-    keep = uniform >= ratio
-    mask = keep.astype(arr.dtype) * arr.dtype.type(1.0 / (1.0 - ratio))
+    # The mask in x's memory layout (channels-last on the fast CPU path), so
+    # that x * mask keeps it and the next layer needs no conversion.
+    mask = xp.empty_like(arr)
+    xp.multiply(uniform >= ratio, arr.dtype.type(1.0 / (1.0 - ratio)), out=mask)
     return F.dropout(x, ratio, mask=mask)
 
 
