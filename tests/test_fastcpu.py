@@ -272,6 +272,8 @@ def test_split_gemms_equal_one_matmul(rows):
     assert_close(out, a @ b)
     assert_close(fast_conv.gemm_reduce(a.T, g), a.T @ g)
     assert_close(fast_conv.gemm_reduce(numpy.ones(rows, numpy.float32), g), g.sum(axis=0))
+    wide = rng.standard_normal((40, 1500)).astype(numpy.float32)  # split along columns
+    assert_close(fast_conv.gemm(a, wide), a @ wide)
 
 
 @pytest.mark.parametrize('n,n_in,n_out', [(3, 20, 7), (600, 64, 530)])

@@ -185,14 +185,21 @@ def gemm(a, b, out=None):
     """``a @ b`` through BLAS (a named function so profiles show GEMM time apart).
 
     With BLAS single-threaded (:func:`._process.single_threaded_blas`) the
-    rows of ``a`` are split over the kernel threads, one BLAS call each.
+    rows of ``a`` -- or, for a short ``a`` (a fully connected layer's batch),
+    the columns of ``b`` -- are split over the kernel threads, one BLAS call
+    each.
     """
     rows = a.shape[0] if a.ndim == 2 else 0
-    if rows < 2 * MIN_ROWS_PER_THREAD or not _process.single_threaded_blas():
+    cols = b.shape[1] if b.ndim == 2 else 0
+    if (max(rows, cols) < 2 * MIN_ROWS_PER_THREAD or rows == 0
+            or not _process.single_threaded_blas()):
         return numpy.matmul(a, b, out=out)
     if out is None:
-        out = numpy.empty((rows, b.shape[1]), numpy.result_type(a, b))
-    _native.split_batch(rows, lambda lo, hi: numpy.matmul(a[lo:hi], b, out=out[lo:hi]))
+        out = numpy.empty((rows, cols), numpy.result_type(a, b))
+    if rows >= cols or rows >= 2 * MIN_ROWS_PER_THREAD:
+        _native.split_batch(rows, lambda lo, hi: numpy.matmul(a[lo:hi], b, out=out[lo:hi]))
+    else:
+        _native.split_batch(cols, lambda lo, hi: numpy.matmul(a, b[:, lo:hi], out=out[:, lo:hi]))
     return out
 
 
