@@ -5,8 +5,9 @@ multiple of 8 channels: the per-channel statistics are one threaded pass of
 float32 block sums added up in float64, the output one fused pass
 ``x * scale + shift`` (then ``max(., 0)``); backward is one reduction pass
 (Σg, Σg·x, with g masked by y > 0 under ReLU) and one fused pass
-``gx = a*g + b*x + d``.  Nothing of x's size is kept but x itself (and y
-under ReLU), where Chainer keeps x̂ and several temporaries.
+``gx = a*g + b*x + d``.  Nothing of x's size is kept but x itself (the ReLU
+mask is recomputed from x, exactly as the forward pass rounded it), where
+Chainer keeps x̂ and several temporaries.
 
 The math is Chainer's: biased batch variance for normalizing, running
 statistics updated with the unbiased one and ``decay``.
@@ -45,10 +46,14 @@ def _f32(a):
     return numpy.ascontiguousarray(a, dtype=numpy.float32)
 
 
-def _normalize(rows, mean, scale, beta, relu):
-    """``rows * scale + (beta - mean * scale)`` (then ReLU) in one threaded pass."""
+def _affine(mean, scale, beta):
+    """The float32 (scale, shift) of ``x * scale + (beta - mean * scale)``."""
+    return _f32(scale), _f32(beta - mean * scale)
+
+
+def _normalize(rows, scale, shift, relu):
+    """``rows * scale + shift`` (then ReLU) in one threaded pass; float32 scale, shift."""
     lib = _native.library()
-    shift, scale = _f32(beta - mean * scale), _f32(scale)
     y = numpy.empty_like(rows)
     m, c = rows.shape
     _native.split_batch(m, lambda lo, hi: lib.bn_apply(
@@ -73,7 +78,8 @@ class BatchNormalizationKernels(chainer.function_node.FunctionNode):
         self.mean = sums[0]
         var = numpy.maximum(sums[1] - self.mean ** 2, 0.0)
         self.inv_std = 1.0 / numpy.sqrt(var + self.eps)
-        y = _normalize(rows, self.mean, gamma * self.inv_std, beta, self.relu)
+        self.scale, self.shift = _affine(self.mean, gamma * self.inv_std, beta)
+        y = _normalize(rows, self.scale, self.shift, self.relu)
         if self.running_mean is not None:
             # Chainer's update (unbiased variance), in the parameters' dtype.
             adjust = m / max(m - 1., 1.)
@@ -81,7 +87,6 @@ class BatchNormalizationKernels(chainer.function_node.FunctionNode):
             self.running_mean += ((1 - self.decay) * self.mean).astype(x.dtype)
             self.running_var *= self.decay
             self.running_var += ((1 - self.decay) * adjust * var).astype(x.dtype)
-        self.y_rows = y if self.relu else None
         n, _, h, w = x.shape
         return L.to_nchw_view(y.reshape(n, h, w, c)),
 
@@ -99,9 +104,10 @@ class BatchNormalizationKernelsGrad(GradientNode):
     def forward(self, inputs):
         gamma, gy = inputs
         bn, lib = self.bn, _native.library()
-        x, y, g = bn.x_rows, bn.y_rows, _rows(gy)
+        x, g = bn.x_rows, _rows(gy)
+        scale, shift = (bn.scale, bn.shift) if bn.relu else (None, None)  # the ReLU mask
         m, c = x.shape
-        g_sum, gx_sum = _sums(lib.bn_grad_stats, (g, x, y), m, c)
+        g_sum, gx_sum = _sums(lib.bn_grad_stats, (g, x, scale, shift), m, c)
         ggamma = bn.inv_std * (gx_sum - bn.mean * g_sum)
         a = gamma * bn.inv_std
         b = -a * bn.inv_std * ggamma / m
@@ -109,7 +115,8 @@ class BatchNormalizationKernelsGrad(GradientNode):
         a, b, d = _f32(a), _f32(b), _f32(d)
         gx = numpy.empty_like(x)
         _native.split_batch(m, lambda lo, hi: lib.bn_grad_apply(
-            _ptr(g), _ptr(x), _ptr(y), _ptr(gx), _ptr(a), _ptr(b), _ptr(d), lo, hi, c))
+            _ptr(g), _ptr(x), _ptr(scale), _ptr(shift), _ptr(gx), _ptr(a), _ptr(b), _ptr(d),
+            lo, hi, c))
         n, _, h, w = gy.shape
         return (L.to_nchw_view(gx.reshape(n, h, w, c)), ggamma.astype(gamma.dtype),
                 g_sum.astype(gamma.dtype))
@@ -122,6 +129,6 @@ def inference(x, gamma, beta, mean, var, eps, relu):
     the result a Variable without a creator.  Caller checks :func:`applies`.
     """
     scale = gamma.astype(numpy.float64) / numpy.sqrt(var.astype(numpy.float64) + eps)
-    y = _normalize(_rows(x), mean, scale, beta, relu)
+    y = _normalize(_rows(x), *_affine(mean, scale, beta), relu)
     n, c, h, w = x.shape
     return chainer.Variable(L.to_nchw_view(y.reshape(n, h, w, c)), requires_grad=False)

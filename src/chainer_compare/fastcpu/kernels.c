@@ -269,21 +269,33 @@ void bn_stats(const float *x, double *sums, long r0, long r1, int c)
     }
 }
 
+/* x * scale + shift: one function for the forward pass and for the ReLU mask
+ * backward recomputes from x, so both round (and contract to FMA) alike and
+ * the mask is exactly y > 0 without keeping y. */
+static inline v8 affine(v8 x, v8 scale, v8 shift) { return x * scale + shift; }
+
+/* g, or g where x * scale + shift > 0 (the ReLU after BN) when scale != NULL */
+static inline v8 relu_masked(v8 g, const float *x, const float *scale, const float *shift)
+{
+    return scale ? WHERE_POS(affine(LD(x), LD(scale), LD(shift)), g) : g;
+}
+
 /* y = x * scale + shift per channel (then max(., 0) with relu) */
 void bn_apply(const float *x, float *y, const float *scale, const float *shift,
               long r0, long r1, int c, int relu)
 {
     for (long r = r0; r < r1; r++)
         for (int j = 0; j < c; j += 8) {
-            v8 v = LD(x + r * c + j) * LD(scale + j) + LD(shift + j);
+            v8 v = affine(LD(x + r * c + j), LD(scale + j), LD(shift + j));
             if (relu) v = WHERE_POS(v, v);
             ST(y + r * c + j, v);
         }
 }
 
-/* sums[0:C] = sum g, sums[C:2C] = sum g * x, with g = gy (masked by y > 0 when y != NULL) */
-void bn_grad_stats(const float *gy, const float *x, const float *y, double *sums,
-                   long r0, long r1, int c)
+/* sums[0:C] = sum g, sums[C:2C] = sum g * x, with g = gy, masked by the
+ * forward's ReLU (x * scale + shift > 0) when scale != NULL */
+void bn_grad_stats(const float *gy, const float *x, const float *scale, const float *shift,
+                   double *sums, long r0, long r1, int c)
 {
     for (int j = 0; j < 2 * c; j++) sums[j] = 0;
     for (long rb = r0; rb < r1; rb += ROW_BLOCK) {
@@ -291,8 +303,8 @@ void bn_grad_stats(const float *gy, const float *x, const float *y, double *sums
         for (int j = 0; j < c; j += 8) {
             v8 s = {0}, q = {0};
             for (long r = rb; r < re; r++) {
-                v8 g = LD(gy + r * c + j);
-                if (y) g = WHERE_POS(LD(y + r * c + j), g);
+                v8 g = relu_masked(LD(gy + r * c + j), x + r * c + j, scale ? scale + j : 0,
+                                   shift ? shift + j : 0);
                 s += g;
                 q += g * LD(x + r * c + j);
             }
@@ -302,13 +314,14 @@ void bn_grad_stats(const float *gy, const float *x, const float *y, double *sums
 }
 
 /* gx = a * g + b * x + d per channel, g as in bn_grad_stats */
-void bn_grad_apply(const float *gy, const float *x, const float *y, float *gx,
-                   const float *a, const float *b, const float *d, long r0, long r1, int c)
+void bn_grad_apply(const float *gy, const float *x, const float *scale, const float *shift,
+                   float *gx, const float *a, const float *b, const float *d,
+                   long r0, long r1, int c)
 {
     for (long r = r0; r < r1; r++)
         for (int j = 0; j < c; j += 8) {
-            v8 g = LD(gy + r * c + j);
-            if (y) g = WHERE_POS(LD(y + r * c + j), g);
+            v8 g = relu_masked(LD(gy + r * c + j), x + r * c + j, scale ? scale + j : 0,
+                               shift ? shift + j : 0);
             ST(gx + r * c + j, LD(a + j) * g + LD(b + j) * LD(x + r * c + j) + LD(d + j));
         }
 }
