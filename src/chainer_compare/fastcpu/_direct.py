@@ -137,8 +137,9 @@ def _run(xp, w, b, stride, out_hw, origin=None, out=None):
     return y
 
 
-def backward_weights(xp, gy, w_shape, stride):
-    """dL/dW (Chainer's (Cout, Cin, kh, kw)) from the padded NHWC input and NHWC ``gy``."""
+def backward_weights(xp, gy, w_shape, stride, bias=False):
+    """dL/dW (Chainer's (Cout, Cin, kh, kw)) from the padded NHWC input and NHWC ``gy``;
+    with ``bias``, also dL/db (gy summed over every pixel, in the same pass over gy)."""
     lib = _native.library()
     n, hp, wp, cin = xp.shape
     cout, _, kh, kw = w_shape
@@ -147,11 +148,16 @@ def backward_weights(xp, gy, w_shape, stride):
 
     def weight_gradient_chunk(lo, hi):
         gw = numpy.empty((kh, kw, cin, cout), numpy.float32)  # the kernel zeroes it
-        lib.conv_backward_weights(_native.ptr(xp), _native.ptr(gy), _native.ptr(gw), lo, hi, hp, wp, cin, kh, kw,
-                                  sy, sx, ho, wo, cout)
-        return gw
+        gb = numpy.empty(cout, numpy.float64) if bias else None
+        lib.conv_backward_weights(_native.ptr(xp), _native.ptr(gy), _native.ptr(gw),
+                                  _native.ptr(gb), lo, hi, hp, wp, cin, kh, kw, sy, sx, ho, wo,
+                                  cout)
+        return gw, gb
     parts = _native.split_batch(n, weight_gradient_chunk)
-    total = parts[0]
-    for part in parts[1:]:
-        total += part
-    return numpy.ascontiguousarray(total.transpose(3, 2, 0, 1))
+    total = parts[0][0]
+    for gw, _ in parts[1:]:
+        total += gw
+    gw = numpy.ascontiguousarray(total.transpose(3, 2, 0, 1))
+    if not bias:
+        return gw
+    return gw, sum(gb for _, gb in parts).astype(numpy.float32)

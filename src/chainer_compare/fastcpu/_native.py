@@ -40,7 +40,7 @@ ENV_CFLAGS = 'CHAINER_COMPARE_CFLAGS'
 _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 _SIGNATURES = {
     'conv_forward': [_P, _P, _P, _P] + [_I] * 12 + [_L] * 3,
-    'conv_backward_weights': [_P, _P, _P] + [_I] * 12,
+    'conv_backward_weights': [_P, _P, _P, _P] + [_I] * 12,
     'bn_stats': [_P, _P, _L, _L, _I],
     'bn_apply': [_P, _P, _P, _P, _L, _L, _I, _I],
     'bn_grad_stats': [_P, _P, _P, _P, _P, _L, _L, _I],

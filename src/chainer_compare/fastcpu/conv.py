@@ -118,14 +118,19 @@ class Convolution2DGrad(GradientNode):
         c_out, _, kh, kw = W.shape
         out_h, out_w = gy.shape[2:]
         g = numpy.ascontiguousarray(L.nhwc(gy)).reshape(n * out_h * out_w, c_out)
-        grads = []
+        grads, bias_grad = [], None
         for i in self.indexes:
             if i == 0:
                 grads.append(self._grad_x(g, W, x.shape, out_h, out_w))
             elif i == 1 and conv._xpad is not None:
                 gy_nhwc = g.reshape(n, out_h, out_w, c_out)
-                grads.append(_direct.backward_weights(conv._xpad, gy_nhwc, W.shape,
-                                                      (conv.sy, conv.sx)))
+                gw = _direct.backward_weights(conv._xpad, gy_nhwc, W.shape, (conv.sy, conv.sx),
+                                              bias=2 in self.indexes)
+                if 2 in self.indexes:
+                    gw, bias_grad = gw
+                grads.append(gw)
+            elif i == 2 and bias_grad is not None:
+                grads.append(bias_grad.astype(g.dtype))  # from the weight-gradient pass
             elif i == 1:
                 patches = conv._patches
                 if patches is None:

@@ -213,9 +213,10 @@ static const bww_tile_fn BWW_TILES_L[13] = TILE_TABLE(bww_tile_, CB_L, VC);
 #endif
 
 /* gw = sum over images n0..n1-1 of x (*) gy, the weight gradient of
- * conv_forward.  Images are taken in blocks whose input and gradient fit in
+ * conv_forward, and gb (when not NULL) = gy summed over those images' pixels,
+ * the bias gradient (float32 per image, float64 across images).  Images are taken in blocks whose input and gradient fit in
  * cache; each tile's accumulators are loaded and stored once per block. */
-void conv_backward_weights(const float *x, const float *gy, float *gw,
+void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
                            int n0, int n1, int hp, int wp, int cin, int kh, int kw,
                            int sy, int sx, int ho, int wo, int cout)
 {
@@ -229,8 +230,18 @@ void conv_backward_weights(const float *x, const float *gy, float *gw,
     const bww_tile_fn *table = tl.table;
     int groups = parts_of(cin, tl.xmax);
     for (long i = 0; i < (long)kh * kw * cin * cout; i++) gw[i] = 0;
+    if (gb)
+        for (int j = 0; j < cout; j++) gb[j] = 0;
     for (long nblk = n0; nblk < n1; nblk += nb) {
         int nimg = n1 - nblk < nb ? (int)(n1 - nblk) : nb;
+        if (gb)  /* the bias gradient: gy summed per channel while the block is in cache */
+            for (long n = nblk; n < nblk + nimg; n++)
+                for (int j = 0; j < cout; j += 8) {
+                    v8 s = {0};
+                    const float *g = gy + n * ho * (long)wo * cout + j;
+                    for (long p = 0; p < (long)ho * wo; p++) s += LD(g + p * cout);
+                    for (int t = 0; t < 8; t++) gb[j + t] += s[t];
+                }
         for (int ky = 0; ky < kh; ky++)
             for (int kx = 0; kx < kw; kx++)
                 for (int cb = 0; cb < cout; cb += tl.cstep)
