@@ -103,13 +103,13 @@ static void fwd_tile_##XB##_##CB##_##VW(const float *x0, const float *w0,       
         if (b) bj = *(const VT *)(b + VW * j);                                    \
         for (int i = 0; i < XB; i++) a[i][j] = bj;                                \
     }                                                                             \
-    for (int ky = 0; ky < kh; ky++)                                               \
-        for (int kx = 0; kx < kw; kx++) {                                         \
-            const float *xr = x0 + ky * xrow + (long)kx * cin;                    \
-            const float *wr = w0 + (long)(ky * kw + kx) * cin * cout;             \
-            for (int ci = 0; ci < cin; ci++)                                      \
-                TILE_RANK1(a, XB, CB, VT, VW, wr + ci * cout, xr + ci, sxc);      \
-        }                                                                         \
+    /* (kx, ci) is one run of kw * cin floats in x and in w's rows: one loop */   \
+    for (int ky = 0; ky < kh; ky++) {                                             \
+        const float *xr = x0 + ky * xrow;                                         \
+        const float *wr = w0 + (long)ky * kw * cin * cout;                        \
+        for (int f = 0; f < kw * cin; f++)                                        \
+            TILE_RANK1(a, XB, CB, VT, VW, wr + f * cout, xr + f, sxc);            \
+    }                                                                             \
     TILE_STORE(a, XB, CB, VT, VW, y0, ypix);                                      \
 }
 typedef void (*fwd_tile_fn)(const float *, const float *, const float *, float *,
@@ -228,7 +228,10 @@ void conv_backward_weights(const float *x, const float *gy, float *gw, double *g
     struct tiling tl = pick_tiling(cout, BWW_TILES_S, 0);
 #endif
     const bww_tile_fn *table = tl.table;
-    int groups = parts_of(cin, tl.xmax);
+    /* The tiles' "input channels" are the kw * cin pairs (kx, ci) of one kernel
+     * row: contiguous in x and in gw alike, so a 3-channel first layer still
+     * fills 12-row tiles (15 pairs for 5x5) instead of 3-row ones. */
+    int depth = kw * cin, groups = parts_of(depth, tl.xmax);
     for (long i = 0; i < (long)kh * kw * cin * cout; i++) gw[i] = 0;
     if (gb)
         for (int j = 0; j < cout; j++) gb[j] = 0;
@@ -243,16 +246,15 @@ void conv_backward_weights(const float *x, const float *gy, float *gw, double *g
                     for (int t = 0; t < 8; t++) gb[j + t] += s[t];
                 }
         for (int ky = 0; ky < kh; ky++)
-            for (int kx = 0; kx < kw; kx++)
-                for (int cb = 0; cb < cout; cb += tl.cstep)
-                    for (int t = 0, ci = 0, nc; t < groups; t++, ci += nc) {
-                        nc = part_size(cin, groups, t);
-                        for (long n = nblk; n < nblk + nimg; n++)
-                            table[nc](x + ((n * hp + ky) * wp + kx) * cin + ci,
-                                      gy + n * ho * (long)wo * cout + cb,
-                                      gw + ((long)(ky * kw + kx) * cin + ci) * cout + cb,
-                                      ho, wo, xrow * sy, (long)sx * cin, cout);
-                    }
+            for (int cb = 0; cb < cout; cb += tl.cstep)
+                for (int t = 0, f = 0, nf; t < groups; t++, f += nf) {
+                    nf = part_size(depth, groups, t);
+                    for (long n = nblk; n < nblk + nimg; n++)
+                        table[nf](x + (n * hp + ky) * xrow + f,
+                                  gy + n * ho * (long)wo * cout + cb,
+                                  gw + ((long)ky * depth + f) * cout + cb,
+                                  ho, wo, xrow * sy, (long)sx * cin, cout);
+                }
     }
 }
 
