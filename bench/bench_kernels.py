@@ -105,14 +105,14 @@ def main(argv=None):
         p.error('the compiled kernels are unavailable: ' + _native.unavailable_reason())
     from bench_env import environment, provenance
     rows = []
-    rule = _direct.limits()
+    original_limits, rule = _direct.limits, _direct.limits()
     for label, c_in, c_out, size, k, stride in LAYERS:
         row = {'layer': label, 'cin': c_in, 'cout': c_out, 'size': size, 'k': k,
                'stride': stride, 'uses_kernels': _direct.applies(
                    numpy.zeros(1, numpy.float32), numpy.zeros((c_out, c_in, k, k), numpy.float32),
                    None)}
         if args.all_layers:
-            _direct.limits = lambda: (1 << 30, 1 << 30)
+            _direct.limits = lambda pass_='forward': (1 << 30, 1 << 30)
         for kernels in (True, False):
             fwd, bwd, shape = time_layer(c_in, c_out, size, k, stride, args.batch, args.reps,
                                          kernels)
@@ -121,7 +121,7 @@ def main(argv=None):
             name = 'kernels' if kernels else 'im2col_gemm'
             row[name + '_forward_gflops'] = round(gflop / fwd * 1e3, 1)
             row[name + '_backward_gflops'] = round(passes * gflop / bwd * 1e3, 1)
-        _direct.limits = lambda: rule
+        _direct.limits = original_limits
         if stride == 1:
             row['kernel_forward_1thread_gflops'] = round(
                 raw_forward_gflops(c_in, c_out, size, k, args.batch, args.reps), 1)
@@ -129,8 +129,10 @@ def main(argv=None):
         print(json.dumps(row), flush=True)
     env = environment()
     env['kernel_threads'] = _native.threads()
-    env['kernel_limits'] = {'max_in_channels': rule[0], 'max_depth': rule[1],
-                            'wide_tiles': bool(_native.library().conv_wide_tiles())}
+    env['kernel_limits'] = {pass_: {'max_in_channels': limit[0], 'max_depth': limit[1]}
+                            for pass_, limit in (('forward', rule),
+                                                 ('data_gradient', _direct.limits('data_gradient')))}
+    env['kernel_limits']['wide_tiles'] = bool(_native.library().conv_wide_tiles())
     result = {'provenance': dict(provenance('bench_kernels.py', env), file=args.out,
                                  command='python bench/bench_kernels.py ' + ' '.join(
                                      argv if argv is not None else sys.argv[1:])),

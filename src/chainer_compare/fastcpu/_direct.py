@@ -12,23 +12,30 @@ from chainer_compare.fastcpu import _layout, _native
 
 #: Output channels must be a multiple of this (the kernels' register tile).
 CHANNEL_BLOCK = 16
-#: (Largest Cin, largest Cin*kh*kw) done by the kernels, by build.  Beyond
-#: them im2col + GEMM was faster.  With the 16-float tiles of an AVX-512 build
-#: (docs/results/kernels-2026-12-03b.json, 2 AMD EPYC cores, batch 128): the
-#: kernels won up to 128 channels (vgg 128ch forward + both gradients in 0.020
-#: against 0.024 s per GFLOP; cnn conv3's 128-into-64-channel 5x5 data gradient,
-#: K = 3200, 162 against 115 GFLOP/s) and lost by 8% at 256 channels.  With
-#: 8-float tiles (AVX2, or -DVC=8) they won up to 64 channels (K <= 1600); on
-#: vgg's 128-channel layers the whole vgg step was 8% slower (69 against 75
-#: images/s, docs/results/kernels-2026-12-03.json).
-LIMITS_WIDE_TILES = (128, 3200)
-LIMITS_NARROW_TILES = (64, 1600)
+#: (Largest Cin, largest Cin*kh*kw) done by the kernels, by build: the
+#: forward pass (and so the weight gradient, which needs its padded input),
+#: then the data gradient.  Beyond them im2col + GEMM was faster.  With the
+#: 16-float tiles of an AVX-512 build (docs/results/kernels-2026-12-03b.json,
+#: 2 AMD EPYC cores, batch 128): the kernels won up to 128 channels (vgg 128ch
+#: forward + both gradients in 0.020 against 0.024 s per GFLOP; cnn conv3's
+#: 128-into-64-channel 5x5 data gradient, K = 3200, 162 against 115 GFLOP/s)
+#: and lost by 8% at 256 channels -- except for the data gradient, whose patch
+#: matrix GEMM does not share with another pass (the forward's serves the
+#: weight gradient too): with it on the kernels at 256 channels the whole vgg
+#: step was 2% faster (1.108 against 1.135 s, medians of 8 interleaved steps,
+#: 2026-12-03).  With 8-float tiles (AVX2, or -DVC=8) they won up to 64
+#: channels (K <= 1600); on vgg's 128-channel layers the whole vgg step was 8%
+#: slower (69 against 75 images/s, docs/results/kernels-2026-12-03.json).
+LIMITS_WIDE_TILES = {'forward': (128, 3200), 'data_gradient': (256, 3200)}
+LIMITS_NARROW_TILES = {'forward': (64, 1600), 'data_gradient': (64, 1600)}
 
 
-def limits():
-    """(largest Cin, largest Cin*kh*kw) for this build of the kernels."""
+def limits(pass_='forward'):
+    """(largest Cin, largest Cin*kh*kw) of ``pass_`` ('forward' or 'data_gradient') for
+    this build of the kernels; the data gradient's Cin is the layer's Cout."""
     lib = _native.library()
-    return LIMITS_WIDE_TILES if lib is not None and lib.conv_wide_tiles() else LIMITS_NARROW_TILES
+    table = LIMITS_WIDE_TILES if lib is not None and lib.conv_wide_tiles() else LIMITS_NARROW_TILES
+    return table[pass_]
 
 
 def _enabled(arrays):
@@ -38,18 +45,18 @@ def _enabled(arrays):
 def applies(x, W, b):
     """Whether the kernels compute this convolution's forward pass (else im2col + GEMM)."""
     c_out, c_in, kh, kw = W.shape
-    return _fits(c_in, c_out, kh * kw) and _enabled((x, W, b))
+    return _fits(c_in, c_out, kh * kw, 'forward') and _enabled((x, W, b))
 
 
 def data_gradient_applies(W, gy):
     """Whether the data gradient (convolutions of Cout into Cin channels) is done here."""
     c_out, c_in, kh, kw = W.shape
-    return _fits(c_out, c_in, kh * kw) and _enabled((W, gy))
+    return _fits(c_out, c_in, kh * kw, 'data_gradient') and _enabled((W, gy))
 
 
-def _fits(c_in, c_out, taps):
+def _fits(c_in, c_out, taps, pass_):
     """A convolution of c_in into c_out channels over ``taps`` kernel pixels suits the kernels."""
-    max_in, max_depth = limits()
+    max_in, max_depth = limits(pass_)
     return c_out % CHANNEL_BLOCK == 0 and c_in <= max_in and c_in * taps <= max_depth
 
 
