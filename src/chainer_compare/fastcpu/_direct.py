@@ -16,16 +16,17 @@ CHANNEL_BLOCK = 16
 #: forward pass (and so the weight gradient, which needs its padded input),
 #: then the data gradient.  Beyond them im2col + GEMM was faster.  With the
 #: 16-float tiles of an AVX-512 build (docs/results/kernels-2026-12-03b.json,
-#: 2 AMD EPYC cores, batch 128): the kernels won up to 128 channels (vgg 128ch
-#: forward + both gradients in 0.020 against 0.024 s per GFLOP; cnn conv3's
-#: 128-into-64-channel 5x5 data gradient, K = 3200, 162 against 115 GFLOP/s)
-#: and lost by 8% at 256 channels -- except for the data gradient, whose patch
-#: matrix GEMM does not share with another pass (the forward's serves the
-#: weight gradient too): with it on the kernels at 256 channels the whole vgg
-#: step was 2% faster (1.108 against 1.135 s, medians of 8 interleaved steps,
-#: 2026-12-03).  With 8-float tiles (AVX2, or -DVC=8) they won up to 64
-#: channels (K <= 1600); on vgg's 128-channel layers the whole vgg step was 8%
-#: slower (69 against 75 images/s, docs/results/kernels-2026-12-03.json).
+#: 2 AMD EPYC cores, batch 128, GFLOP/s forward/backward): the kernels won up
+#: to 128 channels (vgg 128ch 174/177 against 141/130; cnn conv3, whose data
+#: gradient has 128 input channels and K = 3200, 178/172 against 130/112) and
+#: lost at 256 channels (145/133 against 160/156) -- except in the data
+#: gradient alone, whose patch matrix GEMM does not share with another pass
+#: (the forward's serves the weight gradient too): with it on the kernels at
+#: 256 channels the whole vgg step was 2% faster (1.108 against 1.135 s,
+#: medians of 8 interleaved steps, 2026-12-03).  With 8-float tiles (AVX2, or
+#: -DVC=8) they won up to 64 channels (K <= 1600); on vgg's 128-channel layers
+#: the whole vgg step was 8% slower (69 against 75 images/s,
+#: docs/results/kernels-2026-12-03.json).
 LIMITS_WIDE_TILES = {'forward': (128, 3200), 'data_gradient': (256, 3200)}
 LIMITS_NARROW_TILES = {'forward': (64, 1600), 'data_gradient': (64, 1600)}
 
