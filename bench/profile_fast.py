@@ -32,13 +32,15 @@ CATEGORIES = (  # (label, predicate on (file, function name)); first match wins
     ('waiting for the other kernel thread', lambda f, n: "'acquire' of" in n),
     ('BN / ReLU / pooling kernels (C)', lambda f, n: f.endswith((
         'fastcpu/_bn_kernels.py', 'fastcpu/elementwise.py', 'fastcpu/_pool_kernels.py'))),
-    ('GEMM in fast conv (BLAS)', lambda f, n: f.endswith('fastcpu/conv.py') and n == 'gemm'),
-    ('patch gather (im2col copy)', lambda f, n: n == 'patch_matrix'),
-    ('fast conv: pad, bias, layout, grad bias', lambda f, n: 'fastcpu/' in f and 'conv' in f
+    ('GEMM: im2col layers, linear (BLAS)', lambda f, n: n in (
+        'gemm_rows', 'gemm_columns', 'gemm_partial') or "'matmul' of" in n),
+    ('patch gather (im2col copy)', lambda f, n: n == 'gather'),
+    ('padding (C)', lambda f, n: n == 'pad' and f.endswith('fastcpu/_layout.py')),
+    ('fast conv: layout, weights, bookkeeping', lambda f, n: 'fastcpu/' in f and 'conv' in f
      or f.endswith(('fastcpu/_layout.py', 'fastcpu/_direct.py'))),
     ('fast pooling (NumPy)', lambda f, n: f.endswith('fastcpu/pooling.py')),
     ('Chainer linear (GEMM)', lambda f, n: 'functions/connection/linear' in f
-     or "'dot' of" in n or "'matmul' of" in n),
+     or "'dot' of" in n),
     ('Chainer activations/BN/dropout/loss', lambda f, n: '/chainer/functions/' in f),
     ('Chainer optimizer update', lambda f, n: '/chainer/optimizer' in f),
 )

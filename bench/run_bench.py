@@ -218,7 +218,7 @@ def ratio(rows, model, a, b, section='train'):
     return rate[a] / rate[b] if a in rate and b in rate else None
 
 
-def write_outputs(args, env, rows, elapsed):
+def write_outputs(args, env, rows, elapsed, record):
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction='ignore',
                             lineterminator='\n')
@@ -227,9 +227,6 @@ def write_outputs(args, env, rows, elapsed):
         writer.writerow({k: (round(v, 4) if isinstance(v, float) else v)
                          for k, v in row.items()})
     suffix = '-gpu' if args.gpu >= 0 else ''
-    # Before writing: the files written below are tracked, so afterwards the
-    # checkout would always look modified.
-    record = provenance('results{}.csv'.format(suffix), env)
     render = render_gpu_markdown if args.gpu >= 0 else render_markdown
     atomic_write_text(os.path.join(args.out_dir, 'results{}.csv'.format(suffix)), buf.getvalue())
     atomic_write_text(os.path.join(args.out_dir, 'RESULTS{}.md'.format(suffix)),
@@ -256,9 +253,14 @@ def main(argv=None):
         log('PyTorch not installed (pip install torch==2.13.0): column (c) skipped')
     start = time.time()
     env = environment()
-    rows, counts, peak = [], None, None
     if args.gpu >= 0:
         env.update(gpu_environment(args.gpu))
+    # The code measured is the checkout as the run starts (edits made while it
+    # runs do not change what runs); the files written at the end are tracked,
+    # so afterwards the checkout would always look modified.
+    record = provenance('results{}.csv'.format('-gpu' if args.gpu >= 0 else ''), env)
+    rows, counts, peak = [], None, None
+    if args.gpu >= 0:
         # The data stage runs on the CPU (the CPU bench covers it); a CPU GEMM peak
         # says nothing about a GPU.
         args.no_data = args.no_eval = True
@@ -275,7 +277,7 @@ def main(argv=None):
         rows += bench_data(args, log)
     env['load_avg_1min_end'] = round(os.getloadavg()[0], 2)
     elapsed = time.time() - start
-    write_outputs(args, env, rows, elapsed)
+    write_outputs(args, env, rows, elapsed, record)
     for section in ('train',) if args.no_eval else ('train', 'eval'):
         for model in args.models:
             if args.gpu >= 0:

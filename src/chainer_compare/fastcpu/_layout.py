@@ -52,9 +52,11 @@ def padded_nhwc(x, pad_lo, pad_hi, value=0):
     if xh.flags.c_contiguous and x.dtype == numpy.float32 and _native.kernels_on():
         # One threaded pass writing each output row once (border and interior).
         lib = _native.library()
-        _native.split_batch(n, lambda lo, hi: lib.pad_nhwc(
-            _native.ptr(xh), _native.ptr(out), lo, hi, h, w, c, top, left, bottom, right,
-            value))
+
+        def pad(lo, hi):
+            lib.pad_nhwc(_native.ptr(xh), _native.ptr(out), lo, hi, h, w, c, top, left, bottom,
+                         right, value)
+        _native.split_batch(n, pad)
         return out
     # Fill only the border: numpy.zeros of the whole array costs a full extra pass.
     for border in (out[:, :top], out[:, top + h:], out[:, top:top + h, :left],
@@ -83,6 +85,7 @@ def patch_matrix(xp, kh, kw, sy, sx, out_h, out_w):
                       (sn, sh * sy, sw * sx, sh, sw, sc), writeable=False)
     matrix = _workspace.take((n * out_h * out_w, kh * kw * c), xp.dtype)
     blocks = matrix.reshape(view.shape)
-    # Images split over the kernel threads (NumPy's copy releases the GIL).
-    _native.split_batch(n, lambda lo, hi: numpy.copyto(blocks[lo:hi], view[lo:hi]))
+    def gather(lo, hi):  # images split over the kernel threads (the copy releases the GIL)
+        numpy.copyto(blocks[lo:hi], view[lo:hi])
+    _native.split_batch(n, gather)
     return matrix

@@ -201,10 +201,15 @@ def gemm(a, b, out=None):
         return numpy.matmul(a, b, out=out)
     if out is None:
         out = numpy.empty((rows, cols), numpy.result_type(a, b))
+    def gemm_rows(lo, hi):
+        numpy.matmul(a[lo:hi], b, out=out[lo:hi])
+
+    def gemm_columns(lo, hi):
+        numpy.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
     if rows >= cols or rows >= 2 * MIN_ROWS_PER_THREAD:
-        _native.split_batch(rows, lambda lo, hi: numpy.matmul(a[lo:hi], b, out=out[lo:hi]))
+        _native.split_batch(rows, gemm_rows)
     else:
-        _native.split_batch(cols, lambda lo, hi: numpy.matmul(a, b[:, lo:hi], out=out[:, lo:hi]))
+        _native.split_batch(cols, gemm_columns)
     return out
 
 
@@ -217,7 +222,9 @@ def gemm_reduce(a, b):
     inner = b.shape[0]
     if inner < 2 * MIN_ROWS_PER_THREAD or not _process.single_threaded_blas():
         return numpy.matmul(a, b)
-    parts = _native.split_batch(inner, lambda lo, hi: numpy.matmul(a[..., lo:hi], b[lo:hi]))
+    def gemm_partial(lo, hi):
+        return numpy.matmul(a[..., lo:hi], b[lo:hi])
+    parts = _native.split_batch(inner, gemm_partial)
     total = parts[0]
     for part in parts[1:]:
         total += part
