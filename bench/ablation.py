@@ -14,7 +14,7 @@ Configurations (each one change from ``all on``):
 * ``BLAS threads kept``: NumPy's BLAS keeps its own threads
   (``CHAINER_COMPARE_BLAS_THREADS=keep``; fastcpu/_process.py).
 * ``malloc untouched``: glibc's thresholds left alone (``CHAINER_COMPARE_MALLOC=0``).
-* ``one chunk per thread``: ``_native.CHUNKS_PER_THREAD = 1``.
+* ``one chunk per thread``: ``_threads.CHUNKS_PER_THREAD = 1``.
 * ``8-float tiles``: the kernels built with ``-DVC=8`` (``CHAINER_COMPARE_CFLAGS``).
 * ``one kernel thread``: ``OMP_NUM_THREADS=1``.
 """
@@ -34,8 +34,8 @@ CONFIGS = {
     'all on': ({}, ''),
     'BLAS threads kept': ({'CHAINER_COMPARE_BLAS_THREADS': 'keep'}, ''),
     'malloc untouched': ({'CHAINER_COMPARE_MALLOC': '0'}, ''),
-    'one chunk per thread': ({}, 'from chainer_compare.fastcpu import _native; '
-                                 '_native.CHUNKS_PER_THREAD = 1'),
+    'one chunk per thread': ({}, 'from chainer_compare.fastcpu import _threads; '
+                                 '_threads.CHUNKS_PER_THREAD = 1'),
     '8-float tiles': ({'CHAINER_COMPARE_CFLAGS': '-DVC=8'}, ''),
     'one kernel thread': ({'OMP_NUM_THREADS': '1'}, ''),
 }

@@ -294,3 +294,19 @@ def test_linear_gradient_check_and_fallbacks():
     # Mixed dtypes go to Chainer, whose type check names the mismatch.
     with pytest.raises(chainer.utils.type_check.InvalidType):
         fastcpu.linear(x.astype(numpy.float32), W, b)
+
+
+def test_split_batch_returns_chunks_in_order_and_raises_their_errors():
+    from chainer_compare.fastcpu import _threads
+    for n in (0, 1, 5, 1000):
+        chunks = _threads.split_batch(n, lambda lo, hi: (lo, hi))
+        assert chunks[0][0] == 0 and chunks[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+
+    def failing(lo, hi):
+        if lo > 0:
+            raise ValueError('chunk {}'.format(lo))
+        return lo
+    with pytest.raises(ValueError, match='chunk'):
+        _threads.split_batch(1000, failing)
+    assert sum(hi - lo for lo, hi in _threads.split_batch(77, lambda lo, hi: (lo, hi))) == 77

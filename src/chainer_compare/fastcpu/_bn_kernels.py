@@ -35,9 +35,11 @@ def _rows(a):
 
 def _sums(kernel, arrays, n_rows, c):
     """Per-channel float64 sums (2, C) of ``kernel`` over all rows, threads splitting the rows."""
+    pointers = [_ptr(a) for a in arrays]
+
     def work(lo, hi):
         out = numpy.empty(2 * c, numpy.float64)
-        kernel(*[_ptr(a) for a in arrays], _ptr(out), lo, hi, c)
+        kernel(*pointers, _ptr(out), lo, hi, c)
         return out
     return sum(_native.split_batch(n_rows, work)).reshape(2, c)
 
@@ -56,8 +58,8 @@ def _normalize(rows, scale, shift, relu):
     lib = _native.library()
     y = numpy.empty_like(rows)
     m, c = rows.shape
-    _native.split_batch(m, lambda lo, hi: lib.bn_apply(
-        _ptr(rows), _ptr(y), _ptr(scale), _ptr(shift), lo, hi, c, int(relu)))
+    pointers = [_ptr(a) for a in (rows, y, scale, shift)]
+    _native.split_batch(m, lambda lo, hi: lib.bn_apply(*pointers, lo, hi, c, int(relu)))
     return y
 
 
@@ -114,9 +116,8 @@ class BatchNormalizationKernelsGrad(GradientNode):
         d = -b * bn.mean - a * g_sum / m
         a, b, d = _f32(a), _f32(b), _f32(d)
         gx = numpy.empty_like(x)
-        _native.split_batch(m, lambda lo, hi: lib.bn_grad_apply(
-            _ptr(g), _ptr(x), _ptr(scale), _ptr(shift), _ptr(gx), _ptr(a), _ptr(b), _ptr(d),
-            lo, hi, c))
+        pointers = [_ptr(v) for v in (g, x, scale, shift, gx, a, b, d)]
+        _native.split_batch(m, lambda lo, hi: lib.bn_grad_apply(*pointers, lo, hi, c))
         n, _, h, w = gy.shape
         return (L.to_nchw_view(gx.reshape(n, h, w, c)), ggamma.astype(gamma.dtype),
                 g_sum.astype(gamma.dtype))

@@ -138,9 +138,11 @@ def _run(xp, w, b, stride, out_hw, origin=None, out=None):
     y_img, y_row, y_pix = (step // y.itemsize for step in y.strides[:3])
     b = None if b is None else numpy.ascontiguousarray(b)
 
+    pointers = [_native.ptr(a) for a in (x0, w, b, y)]
+
     def forward_chunk(lo, hi):
-        lib.conv_forward(_native.ptr(x0), _native.ptr(w), _native.ptr(b), _native.ptr(y),
-                         lo, hi, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout, y_img, y_row, y_pix)
+        lib.conv_forward(*pointers, lo, hi, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout,
+                         y_img, y_row, y_pix)
     _native.split_batch(n, forward_chunk)
     return y
 
@@ -154,12 +156,13 @@ def backward_weights(xp, gy, w_shape, stride, bias=False):
     _, ho, wo, _ = gy.shape
     sy, sx = stride
 
+    x_pointer, gy_pointer = _native.ptr(xp), _native.ptr(gy)
+
     def weight_gradient_chunk(lo, hi):
         gw = numpy.empty((kh, kw, cin, cout), numpy.float32)  # the kernel zeroes it
         gb = numpy.empty(cout, numpy.float64) if bias else None
-        lib.conv_backward_weights(_native.ptr(xp), _native.ptr(gy), _native.ptr(gw),
-                                  _native.ptr(gb), lo, hi, hp, wp, cin, kh, kw, sy, sx, ho, wo,
-                                  cout)
+        lib.conv_backward_weights(x_pointer, gy_pointer, _native.ptr(gw), _native.ptr(gb),
+                                  lo, hi, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout)
         return gw, gb
     parts = _native.split_batch(n, weight_gradient_chunk)
     total = parts[0][0]

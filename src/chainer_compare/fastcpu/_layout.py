@@ -53,9 +53,10 @@ def padded_nhwc(x, pad_lo, pad_hi, value=0):
         # One threaded pass writing each output row once (border and interior).
         lib = _native.library()
 
+        src, dst = _native.ptr(xh), _native.ptr(out)
+
         def pad(lo, hi):
-            lib.pad_nhwc(_native.ptr(xh), _native.ptr(out), lo, hi, h, w, c, top, left, bottom,
-                         right, value)
+            lib.pad_nhwc(src, dst, lo, hi, h, w, c, top, left, bottom, right, value)
         _native.split_batch(n, pad)
         return out
     # Fill only the border: numpy.zeros of the whole array costs a full extra pass.

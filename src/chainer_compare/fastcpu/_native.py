@@ -11,12 +11,10 @@ half-written file.
 Without a compiler, or with ``CHAINER_COMPARE_NATIVE=0``, :func:`library`
 returns None and the fast path uses NumPy + BLAS (im2col + GEMM) instead,
 with one warning saying why.  ctypes releases the GIL during a call, so
-:func:`split_batch` runs the kernels on all cores from a thread pool.
+:func:`split_batch` (fastcpu/_threads.py) runs the kernels on all cores.
 """
-import concurrent.futures
 import ctypes
 import hashlib
-import itertools
 import os
 import platform
 import shutil
@@ -28,6 +26,7 @@ import warnings
 import chainer
 
 from chainer_compare.fastcpu import _process
+from chainer_compare.fastcpu._threads import split_batch, threads  # noqa: F401  (used as _native.*)
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels.c')
 CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno')
@@ -149,56 +148,3 @@ def _load():
         fn = getattr(lib, name)
         fn.argtypes, fn.restype = argtypes, (_I if not argtypes else None)  # queries return int
     return lib, ''
-
-
-def threads():
-    """Worker threads for the kernels: OMP_NUM_THREADS if set (a study's share), else the CPUs."""
-    try:
-        n = int(os.environ.get('OMP_NUM_THREADS', ''))
-    except ValueError:
-        n = 0
-    if n < 1:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-    return max(1, n)
-
-
-def _pool():
-    with _lock:
-        if 'pool' not in _state or _state['pool_pid'] != os.getpid():
-            _state['pool'] = concurrent.futures.ThreadPoolExecutor(
-                max(1, threads() - 1), thread_name_prefix='fastcpu')
-            _state['pool_pid'] = os.getpid()
-        return _state['pool']
-
-
-#: Chunks per thread in :func:`split_batch`.  Threads take chunks as they
-#: become free: a pool thread starts its first chunk some 0.1 ms after the
-#: call (wake-up and the GIL), and with one fixed chunk each the calling
-#: thread then waited for it on every call -- 15% of a ResNet-20 step.
-CHUNKS_PER_THREAD = 4
-
-
-def split_batch(n, work):
-    """Run ``work(lo, hi)`` over [0, n) in contiguous chunks on all threads; wait for all.
-
-    The calling thread works too; each thread takes the next chunk when it
-    is done with one.  Returns the chunks' results in order.
-    """
-    workers = threads()
-    parts = max(1, min(workers * CHUNKS_PER_THREAD, n))  # an empty batch is one empty chunk
-    bounds = [n * i // parts for i in range(parts + 1)]
-    if workers == 1 or parts == 1:
-        return [work(bounds[i], bounds[i + 1]) for i in range(parts)]
-    results = [None] * parts
-    taken = itertools.count()  # next() is atomic under the GIL
-
-    def drain():
-        i = next(taken)
-        while i < parts:
-            results[i] = work(bounds[i], bounds[i + 1])
-            i = next(taken)
-    futures = [_pool().submit(drain) for _ in range(workers - 1)]
-    drain()
-    for future in futures:
-        future.result()
-    return results

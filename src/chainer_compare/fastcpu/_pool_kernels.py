@@ -30,8 +30,8 @@ def forward(pool, x):
     y = numpy.empty((n, pool.out_h, pool.out_w, c), numpy.float32)
     win = numpy.empty(y.shape, numpy.uint8)
     geometry = _geometry(pool)
-    _native.split_batch(n, lambda lo, hi: lib.max_pool_forward(
-        _native.ptr(src), _native.ptr(y), _native.ptr(win), lo, hi, *geometry))
+    pointers = [_native.ptr(a) for a in (src, y, win)]
+    _native.split_batch(n, lambda lo, hi: lib.max_pool_forward(*pointers, lo, hi, *geometry))
     return L.to_nchw_view(y), win
 
 
@@ -42,6 +42,6 @@ def backward(pool, gy, win):
     n, c, h, w = pool.x_shape
     gx = numpy.empty((n, h, w, c), numpy.float32)
     geometry = _geometry(pool)
-    _native.split_batch(n, lambda lo, hi: lib.max_pool_backward(
-        _native.ptr(g), _native.ptr(win), _native.ptr(gx), lo, hi, *geometry))
+    pointers = [_native.ptr(a) for a in (g, win, gx)]
+    _native.split_batch(n, lambda lo, hi: lib.max_pool_backward(*pointers, lo, hi, *geometry))
     return L.to_nchw_view(gx)
