@@ -16,7 +16,7 @@ setup(
     package_dir={'': 'src'},
     packages=find_packages('src'),
     # The fast CPU kernels' C source, compiled on first use (fastcpu/_native.py).
-    package_data={'chainer_compare.fastcpu': ['kernels.c']},
+    package_data={'chainer_compare.fastcpu': ['kernels.h', 'conv_kernels.c', 'kernels.c']},
     python_requires='>=3.9',
     install_requires=[
         'chainer==7.8.1',

@@ -1,4 +1,4 @@
-"""Direct convolution through the compiled kernels (kernels.c), batch split over threads.
+"""Direct convolution through the compiled kernels (conv_kernels.c), batch split over threads.
 
 Used by :mod:`.conv` for float32 inputs and weights whose output channels
 are a multiple of 16 (every convolution of the registered models but none of

@@ -1,8 +1,8 @@
-"""The compiled kernels (kernels.c): built once per machine, loaded with ctypes.
+"""The compiled kernels (conv_kernels.c, kernels.c): built once per machine, loaded with ctypes.
 
-``kernels.c`` is compiled with the system C compiler (``cc -O3 -march=native``)
-the first time a process needs it, into a cache directory keyed by the hash
-of the source, the compiler and this CPU's model and flags (a home directory
+The C sources are compiled with the system C compiler (``cc -O3 -march=native``)
+into one library the first time a process needs it, into a cache directory
+keyed by the hash of the sources, the compiler and this CPU's model and flags (a home directory
 shared by cluster nodes with different CPUs gets one library per CPU kind, so
 ``-march=native`` code never runs where it cannot).  The library is written
 to a temporary name and renamed, so processes building at once never load a
@@ -28,7 +28,9 @@ import chainer
 from chainer_compare.fastcpu import _process
 from chainer_compare.fastcpu._threads import split_batch, threads  # noqa: F401  (used as _native.*)
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels.c')
+HERE = os.path.dirname(os.path.abspath(__file__))
+#: The library's sources: the header the .c files include, then the .c files.
+SOURCES = tuple(os.path.join(HERE, name) for name in ('kernels.h', 'conv_kernels.c', 'kernels.c'))
 CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno')
 ENV_SWITCH = 'CHAINER_COMPARE_NATIVE'
 ENV_CACHE = 'CHAINER_COMPARE_CACHE'
@@ -92,8 +94,10 @@ def _compiler():
 
 
 def _build(cc):
-    with open(SOURCE, 'rb') as f:
-        source = f.read()
+    source = b''
+    for path in SOURCES:
+        with open(path, 'rb') as f:
+            source += f.read()
     version = subprocess.run([cc, '--version'], capture_output=True, text=True).stdout
     flags = CFLAGS + tuple(os.environ.get(ENV_CFLAGS, '').split())
     key = hashlib.sha256(source + version.encode() + _cpu_signature().encode()
@@ -105,10 +109,12 @@ def _build(cc):
     fd, tmp = tempfile.mkstemp(suffix='.so', dir=cache_dir())
     os.close(fd)
     try:
-        result = subprocess.run([cc, *flags, '-o', tmp, SOURCE], capture_output=True,
+        c_files = [path for path in SOURCES if path.endswith('.c')]
+        result = subprocess.run([cc, *flags, '-o', tmp, *c_files], capture_output=True,
                                 text=True)
         if result.returncode != 0:
-            raise RuntimeError('{} failed on {}: {}'.format(cc, SOURCE, result.stderr.strip()))
+            raise RuntimeError('{} failed on {}: {}'.format(
+                cc, ', '.join(c_files), result.stderr.strip()))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
