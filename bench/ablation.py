@@ -52,11 +52,17 @@ for i in range({steps}):
     start = time.perf_counter()
     step(i)
     times.append(time.perf_counter() - start)
-print(json.dumps(times))
+from chainer_compare.fastcpu import _native, _process, _threads
+settings = {{'threads': _threads.threads(), 'chunks_per_thread': _threads.CHUNKS_PER_THREAD,
+            'blas_single_threaded': _process.single_threaded_blas(),
+            'malloc_keeps_freed': _process.keep_freed_memory(),
+            'wide_tiles': bool(_native.library().conv_wide_tiles())}}
+print(json.dumps({{'times': times, 'settings': settings}}))
 '''
 
 
 def run_config(name, model, steps):
+    """(step times, the settings the child process ran with) of one configuration."""
     env_add, setup = CONFIGS[name]
     env = dict(os.environ, **env_add)
     if 'OMP_NUM_THREADS' not in env_add:
@@ -67,7 +73,8 @@ def run_config(name, model, steps):
                            env=env, timeout=1800)
     if child.returncode != 0:
         sys.exit('ablation: {} / {} failed: {}'.format(model, name, child.stderr[-2000:]))
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    return result['times'], result['settings']
 
 
 def main(argv=None):
@@ -82,16 +89,18 @@ def main(argv=None):
     from chainer_compare.safeio import atomic_write_text
     rows = []
     for model in args.models.split(','):
-        times = {name: [] for name in CONFIGS}
+        times, settings = {name: [] for name in CONFIGS}, {}
         for _ in range(args.rounds):
             for name in CONFIGS:
-                times[name] += run_config(name, model, args.steps)
+                step_times, settings[name] = run_config(name, model, args.steps)
+                times[name] += step_times
         base = statistics.median(times['all on'])
         for name in CONFIGS:
             median = statistics.median(times[name])
             rows.append({'model': model, 'config': name, 'median_step_s': round(median, 4),
                          'images_per_s': round(128 / median, 1),
-                         'vs_all_on': round(median / base, 2), 'steps': len(times[name])})
+                         'vs_all_on': round(median / base, 2), 'steps': len(times[name]),
+                         'settings': settings[name]})
             print('{:9s} {:22s} {:.3f} s/step  {:6.1f} images/s  x{:.2f}'.format(
                 model, name, median, 128 / median, median / base), flush=True)
     env = environment()

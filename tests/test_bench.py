@@ -214,3 +214,33 @@ def test_realized_training_flops_replay_the_seeded_skips():
         ran = sum(f for path, f in layers
                   if not any(path.startswith('/blocks/{}/'.format(i)) for i in skipped))
         assert flops.realized_train_flops(skip, (3, 32, 32), seed) == 3 * ran - layers[0][1]
+
+
+@pytest.mark.slow
+@pytest.mark.requires('kernels')
+def test_ablation_switches_each_setting_off_in_its_own_process(tmp_path):
+    """`bench/ablation.py` as a user runs it: every configuration changes exactly the
+    setting it names (read back from its process), and the JSON names its command."""
+    out = tmp_path / 'ablation.json'
+    child = subprocess.run([sys.executable, os.path.join(ROOT, 'bench', 'ablation.py'),
+                            '--models', 'cnn', '--rounds', '1', '--steps', '1',
+                            '--out', str(out)], capture_output=True, text=True, timeout=900,
+                           env=dict(os.environ, CHAINER_COMPARE_CACHE=str(tmp_path / 'cache')))
+    assert child.returncode == 0, child.stderr
+    result = json.loads(out.read_text())
+    assert '--rounds 1' in result['provenance']['command']
+    settings = {row['config']: row['settings'] for row in result['rows']}
+    base = settings['all on']
+    assert base['blas_single_threaded'] and base['malloc_keeps_freed']
+    assert base['chunks_per_thread'] > 1 and base['threads'] > 1
+    changed = {'BLAS threads kept': 'blas_single_threaded', 'malloc untouched':
+               'malloc_keeps_freed', 'one chunk per thread': 'chunks_per_thread',
+               '8-float tiles': 'wide_tiles', 'one kernel thread': 'threads'}
+    assert set(settings) == {'all on'} | set(changed)
+    for config, key in changed.items():
+        differs = {k for k in base if settings[config][k] != base[k]}
+        if key == 'wide_tiles' and not base['wide_tiles']:
+            assert differs == set()  # no AVX-512: the default build has 8-float tiles too
+        else:
+            assert differs == {key}, config
+    assert all(row['images_per_s'] > 0 for row in result['rows'])
