@@ -140,8 +140,7 @@ class Convolution2DGrad(GradientNode):
                 conv._patches = None
                 conv.release_patches(patches)
             else:
-                # ones @ g (BLAS gemv) beats g.sum(axis=0)'s short strided loops.
-                grads.append(gemm_reduce(numpy.ones(g.shape[0], g.dtype), g))
+                grads.append(column_sums(g))
         return tuple(grads)
 
     def _grad_x(self, g, W, x_shape, out_h, out_w):
@@ -222,6 +221,7 @@ def gemm_reduce(a, b):
     inner = b.shape[0]
     if inner < 2 * MIN_ROWS_PER_THREAD or not _process.single_threaded_blas():
         return numpy.matmul(a, b)
+
     def gemm_partial(lo, hi):
         return numpy.matmul(a[..., lo:hi], b[lo:hi])
     parts = _native.split_batch(inner, gemm_partial)
@@ -229,6 +229,12 @@ def gemm_reduce(a, b):
     for part in parts[1:]:
         total += part
     return total
+
+
+def column_sums(g):
+    """``g.sum(axis=0)`` of a 2-D gradient (a bias gradient) as ``ones @ g``: BLAS
+    gemv split like :func:`gemm_reduce` beats NumPy's short strided loops."""
+    return gemm_reduce(numpy.ones(g.shape[0], g.dtype), g)
 
 
 def weight_matrix(W):

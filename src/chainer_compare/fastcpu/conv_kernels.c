@@ -80,6 +80,18 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
     P##3_##CB##_##VW, P##4_##CB##_##VW, P##5_##CB##_##VW, P##6_##CB##_##VW,         \
     P##7_##CB##_##VW, P##8_##CB##_##VW, P##9_##CB##_##VW, P##10_##CB##_##VW,        \
     P##11_##CB##_##VW, P##12_##CB##_##VW}
+/* Both tilings of one kernel (TILE, functions PREFIX..., type FN): NAME_S for
+ * 16-channel blocks and NAME_L for 32-channel ones, a null table when the
+ * build has none (pick_tiling then never chooses it). */
+#if HAVE_L
+#define TILE_TABLES_L(TILE, PREFIX, FN, NAME) TILES_1_12(TILE, CB_L, VT_L, VC)     \
+    static const FN NAME##_L[13] = TILE_TABLE(PREFIX, CB_L, VC);
+#else
+#define TILE_TABLES_L(TILE, PREFIX, FN, NAME) static const FN *const NAME##_L = 0;
+#endif
+#define TILE_TABLES(TILE, PREFIX, FN, NAME) TILES_1_12(TILE, 2, v8, 8)             \
+    static const FN NAME##_S[13] = TILE_TABLE(PREFIX, 2, 8);                      \
+    TILE_TABLES_L(TILE, PREFIX, FN, NAME)
 
 /* Forward tile: XB adjacent output pixels of one row x CB vectors of output
  * channels.  x0: the input pixel under the tile's first output's kernel
@@ -109,12 +121,7 @@ static void fwd_tile_##XB##_##CB##_##VW(const float *x0, const float *w0,       
 }
 typedef void (*fwd_tile_fn)(const float *, const float *, const float *, float *,
                             int, int, int, long, long, long, long);
-TILES_1_12(FWD_TILE, 2, v8, 8)
-static const fwd_tile_fn FWD_TILES_S[13] = TILE_TABLE(fwd_tile_, 2, 8);
-#if HAVE_L
-TILES_1_12(FWD_TILE, CB_L, VT_L, VC)
-static const fwd_tile_fn FWD_TILES_L[13] = TILE_TABLE(fwd_tile_, CB_L, VC);
-#endif
+TILE_TABLES(FWD_TILE, fwd_tile_, fwd_tile_fn, FWD_TILES)
 
 /* Whether the 16-float tiles are built (the Python side sets its limits by it). */
 int conv_wide_tiles(void) { return HAVE_L && VC == 16; }
@@ -157,11 +164,7 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
 {
     long xrow = (long)wp * cin;
     int nb = images_per_block((long)hp * xrow * 4);
-#if HAVE_L
     struct tiling tl = pick_tiling(cout, FWD_TILES_S, FWD_TILES_L);
-#else
-    struct tiling tl = pick_tiling(cout, FWD_TILES_S, 0);
-#endif
     const fwd_tile_fn *table = tl.table;
     int tiles = parts_of(wo, tl.xmax), nx;
     for (long nblk = n0; nblk < n1; nblk += nb)
@@ -200,28 +203,20 @@ static void bww_tile_##CI##_##CB##_##VW(const float *x0, const float *g0, float 
 }
 typedef void (*bww_tile_fn)(const float *, const float *, float *, int, int, long,
                             long, long);
-TILES_1_12(BWW_TILE, 2, v8, 8)
-static const bww_tile_fn BWW_TILES_S[13] = TILE_TABLE(bww_tile_, 2, 8);
-#if HAVE_L
-TILES_1_12(BWW_TILE, CB_L, VT_L, VC)
-static const bww_tile_fn BWW_TILES_L[13] = TILE_TABLE(bww_tile_, CB_L, VC);
-#endif
+TILE_TABLES(BWW_TILE, bww_tile_, bww_tile_fn, BWW_TILES)
 
 /* gw = sum over images n0..n1-1 of x (*) gy, the weight gradient of
  * conv_forward, and gb (when not NULL) = gy summed over those images' pixels,
- * the bias gradient (float32 per image, float64 across images).  Images are taken in blocks whose input and gradient fit in
- * cache; each tile's accumulators are loaded and stored once per block. */
+ * the bias gradient (float32 per image, float64 across images).  Images are
+ * taken in blocks whose input and gradient fit in cache; each tile's
+ * accumulators are loaded and stored once per block. */
 void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
                            int n0, int n1, int hp, int wp, int cin, int kh, int kw,
                            int sy, int sx, int ho, int wo, int cout)
 {
     long xrow = (long)wp * cin;
     int nb = images_per_block(((long)hp * xrow + (long)ho * wo * cout) * 4);
-#if HAVE_L
     struct tiling tl = pick_tiling(cout, BWW_TILES_S, BWW_TILES_L);
-#else
-    struct tiling tl = pick_tiling(cout, BWW_TILES_S, 0);
-#endif
     const bww_tile_fn *table = tl.table;
     /* The tiles' "input channels" are the kw * cin pairs (kx, ci) of one kernel
      * row: contiguous in x and in gw alike, so a 3-channel first layer still

@@ -9,22 +9,34 @@
  * With relu, y is max(y, 0) and the backward pass masks gy with y > 0. */
 #define ROW_BLOCK 64
 
+/* sums[0:C] = sum of s_, sums[C:2C] = sum of q_ over rows r0..r1-1, where the
+ * statement ROW sets the 8-channel vectors s_ and q_ of row r, channels j..j+7;
+ * float32 over blocks of ROW_BLOCK rows, float64 across them. */
+#define ROW_SUMS(sums, r0, r1, c, ROW)                                            \
+    do {                                                                          \
+        for (int j = 0; j < 2 * (c); j++) (sums)[j] = 0;                          \
+        for (long rb = (r0); rb < (r1); rb += ROW_BLOCK) {                        \
+            long re = rb + ROW_BLOCK < (r1) ? rb + ROW_BLOCK : (r1);              \
+            for (int j = 0; j < (c); j += 8) {                                    \
+                v8 s = {0}, q = {0};                                              \
+                for (long r = rb; r < re; r++) {                                  \
+                    v8 s_, q_;                                                    \
+                    ROW;                                                          \
+                    s += s_;                                                      \
+                    q += q_;                                                      \
+                }                                                                 \
+                for (int t = 0; t < 8; t++) {                                     \
+                    (sums)[j + t] += s[t];                                        \
+                    (sums)[(c) + j + t] += q[t];                                  \
+                }                                                                 \
+            }                                                                     \
+        }                                                                         \
+    } while (0)
+
 /* sums[0:C] = sum x, sums[C:2C] = sum x^2 over rows r0..r1-1 */
 void bn_stats(const float *x, double *sums, long r0, long r1, int c)
 {
-    for (int j = 0; j < 2 * c; j++) sums[j] = 0;
-    for (long rb = r0; rb < r1; rb += ROW_BLOCK) {
-        long re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-        for (int j = 0; j < c; j += 8) {
-            v8 s = {0}, q = {0};
-            for (long r = rb; r < re; r++) {
-                v8 v = LD(x + r * c + j);
-                s += v;
-                q += v * v;
-            }
-            for (int t = 0; t < 8; t++) { sums[j + t] += s[t]; sums[c + j + t] += q[t]; }
-        }
-    }
+    ROW_SUMS(sums, r0, r1, c, { s_ = LD(x + r * c + j); q_ = s_ * s_; });
 }
 
 /* x * scale + shift: one function for the forward pass and for the ReLU mask
@@ -55,20 +67,11 @@ void bn_apply(const float *x, float *y, const float *scale, const float *shift,
 void bn_grad_stats(const float *gy, const float *x, const float *scale, const float *shift,
                    double *sums, long r0, long r1, int c)
 {
-    for (int j = 0; j < 2 * c; j++) sums[j] = 0;
-    for (long rb = r0; rb < r1; rb += ROW_BLOCK) {
-        long re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-        for (int j = 0; j < c; j += 8) {
-            v8 s = {0}, q = {0};
-            for (long r = rb; r < re; r++) {
-                v8 g = relu_masked(LD(gy + r * c + j), x + r * c + j, scale ? scale + j : 0,
-                                   shift ? shift + j : 0);
-                s += g;
-                q += g * LD(x + r * c + j);
-            }
-            for (int t = 0; t < 8; t++) { sums[j + t] += s[t]; sums[c + j + t] += q[t]; }
-        }
-    }
+    ROW_SUMS(sums, r0, r1, c, {
+        s_ = relu_masked(LD(gy + r * c + j), x + r * c + j, scale ? scale + j : 0,
+                         shift ? shift + j : 0);
+        q_ = s_ * LD(x + r * c + j);
+    });
 }
 
 /* gx = a * g + b * x + d per channel, g as in bn_grad_stats */

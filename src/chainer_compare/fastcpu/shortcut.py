@@ -22,8 +22,7 @@ class ZeroPadSubsample(chainer.function_node.FunctionNode):
 
     def forward(self, inputs):
         x, = inputs
-        n, c, h, w = x.shape
-        s = self.stride
+        c, s = x.shape[1], self.stride
         self.x_shape = x.shape
         sub = L.nhwc(x)[:, ::s, ::s]
         y = numpy.empty(sub.shape[:3] + (self.out_channels,), x.dtype)
