@@ -68,3 +68,18 @@ def test_environment_switches_leave_malloc_and_blas_alone():
     assert result['single'] == ['False', '2']
     assert result['restored'] == ['2'] and result['after'] == ['2']
     assert result['reused_tuned'] == ['False', 'False']
+
+
+def test_a_misspelt_switch_is_reported_and_the_default_kept():
+    full_env = dict(os.environ, CHAINER_COMPARE_BLAS_THREADS='kep', CHAINER_COMPARE_MALLOC='off')
+    code = ('import sys; sys.path.insert(0, {!r}); import chainer_compare.compat; '
+            'from chainer_compare.fastcpu import _process; '
+            'print(_process.single_threaded_blas(), _process.keep_freed_memory())'
+            ).format(os.path.join(ROOT, 'src'))
+    child = subprocess.run([sys.executable, '-W', 'always', '-c', code], capture_output=True,
+                           text=True, env=full_env, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ['True', 'True']
+    assert "CHAINER_COMPARE_BLAS_THREADS='kep' not understood" in child.stderr
+    assert 'CHAINER_COMPARE_BLAS_THREADS=keep' in child.stderr
+    assert "CHAINER_COMPARE_MALLOC='off' not understood" in child.stderr

@@ -14,6 +14,7 @@ import ctypes
 import os
 import platform
 import threading
+import warnings
 
 ENV_MALLOC = 'CHAINER_COMPARE_MALLOC'
 ENV_BLAS = 'CHAINER_COMPARE_BLAS_THREADS'
@@ -85,8 +86,19 @@ def blas_threads_restored():
         controller.limit(limits=1)
 
 
+def _switched_off(name, off, default):
+    """Whether environment variable ``name`` is ``off``.  Another value than
+    ``off`` and ``default`` (or unset) gets a warning naming both, so that a typo
+    does not silently keep the default."""
+    value = os.environ.get(name, default)
+    if value not in (off, default):
+        warnings.warn('{}={!r} not understood (use {}={} to switch this off); keeping the '
+                      'default'.format(name, value, name, off), RuntimeWarning)
+    return value == off
+
+
 def _set_malloc_thresholds():
-    if os.environ.get(ENV_MALLOC, '1') == '0' or platform.system() != 'Linux':
+    if _switched_off(ENV_MALLOC, '0', '1') or platform.system() != 'Linux':
         return False
     try:
         libc = ctypes.CDLL('libc.so.6')
@@ -98,7 +110,7 @@ def _set_malloc_thresholds():
 
 def _limit_blas():
     """Limit the process's BLAS libraries to one thread; their controller, or None."""
-    if os.environ.get(ENV_BLAS, '') == 'keep':
+    if _switched_off(ENV_BLAS, 'keep', ''):
         return None
     try:
         import threadpoolctl
