@@ -2,7 +2,8 @@
 """Benchmark the data stage on CIFAR-10-sized random data (not a test).
 
 Builds a CIFAR-10-format archive of random uint8 images (default 50000 train +
-10000 test, 3x32x32), then runs ``src/dataset.py`` on it in a child process,
+10000 test, 3x32x32; members pickled as Python 2 wrote the real archive's, by
+the tests' ``data_fixtures.python2_dumps``), then runs ``src/dataset.py`` on it in a child process,
 as a user would, and reports its wall time and peak RSS (the child's
 ``ru_maxrss``) together with its CPU time and the load average: the stage
 needs both cores to itself for its target (issue 13: all four pickles in
@@ -15,7 +16,6 @@ import argparse
 import io
 import json
 import os
-import pickle
 import resource
 import subprocess
 import sys
@@ -25,13 +25,21 @@ import time
 import numpy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+import data_fixtures  # noqa: E402  (the CIFAR member format, shared with the tests)
 
 
 def _add(tar, name, obj):
-    data = pickle.dumps(obj, protocol=2)
+    data = data_fixtures.python2_dumps(obj)
     info = tarfile.TarInfo('cifar-10-batches-py/' + name)
     info.size = len(data)
     tar.addfile(info, io.BytesIO(data))
+
+
+def _batch(rng, n, label):
+    return {b'batch_label': label.encode(), b'labels': rng.randint(0, 10, n).tolist(),
+            b'data': rng.randint(0, 256, (n, 3072), dtype=numpy.uint8),
+            b'filenames': [b'image_%05d.png' % i for i in range(n)]}
 
 
 def build_archive(path, n_train, n_test, seed=0):
@@ -39,11 +47,9 @@ def build_archive(path, n_train, n_test, seed=0):
     per_batch = n_train // 5
     with tarfile.open(path, 'w:gz', compresslevel=1) as tar:
         for i in range(5):
-            _add(tar, 'data_batch_{}'.format(i + 1), {
-                b'data': rng.randint(0, 256, (per_batch, 3072), dtype=numpy.uint8),
-                b'labels': rng.randint(0, 10, per_batch).tolist()})
-        _add(tar, 'test_batch', {b'data': rng.randint(0, 256, (n_test, 3072), dtype=numpy.uint8),
-                                 b'labels': rng.randint(0, 10, n_test).tolist()})
+            _add(tar, 'data_batch_{}'.format(i + 1), _batch(
+                rng, per_batch, 'training batch {} of 5'.format(i + 1)))
+        _add(tar, 'test_batch', _batch(rng, n_test, 'testing batch 1 of 1'))
         _add(tar, 'batches.meta', {b'label_names': [b'class%d' % i for i in range(10)]})
 
 
@@ -56,7 +62,7 @@ def main():
                         help='work directory (default bench/out)')
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    archive = os.path.join(args.out, 'cifar-10-random-{}-{}.tar.gz'.format(
+    archive = os.path.join(args.out, 'cifar-10-random-py2-{}-{}.tar.gz'.format(
         args.n_train, args.n_test))
     if not os.path.exists(archive):
         build_archive(archive + '.tmp', args.n_train, args.n_test)

@@ -81,12 +81,32 @@ def test_statistics_come_from_training_split_only():
         numpy.testing.assert_allclose(whole[3:4], one, rtol=1e-5, atol=1e-4)
 
 
-def test_parallel_fit_equals_sequential():
-    x = P.subtract_mean(_correlated(300, (3, 4, 4), 7), 128)
-    moments = [P.zca_moments(x), P.zca_moments(x[:, ::-1].copy())]
-    for par, m in zip(P.zca_from_moments_parallel(moments, 0.05), moments):
-        seq = P.zca_from_moments(m, 0.05)
-        numpy.testing.assert_allclose(par['W'], seq['W'], rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize('fit_all', [True, False])
+def test_pooled_pieces_equal_one_pass(monkeypatch, fit_all):
+    # The data stage runs every row-wise step in pieces on a thread pool; the
+    # pieces (small here, so there are many, ending mid-way) must add up to
+    # the one-pass result, and the whitening must report every row once.
+    monkeypatch.setattr(P, '_CHUNK', 37)
+    x_u8 = _correlated(300, (3, 4, 4), 7)
+    rows = None if fit_all else numpy.random.RandomState(0).permutation(300)[:250]
+    stats = {'mean': P.scalar_mean(x_u8), 'contrast_eps': P.CONTRAST_EPS}
+    with P.Workers(3) as pool:
+        for base in ('image', 'image_norm'):
+            one = P.base_transform(x_u8, stats, base)
+            pooled = P.base_transform(x_u8, stats, base, out=numpy.full_like(one, numpy.nan),
+                                      pool=pool)
+            numpy.testing.assert_array_equal(pooled, one)
+            m_one, m_pooled = P.zca_moments(one, rows=rows), P.zca_moments(one, rows=rows, pool=pool)
+            again = P.zca_moments(one, rows=rows, pool=pool)  # sums in row order: no timing noise
+            numpy.testing.assert_array_equal(again['cov'], m_pooled['cov'])
+            numpy.testing.assert_allclose(m_pooled['mean'], m_one['mean'], rtol=1e-6, atol=1e-6)
+            numpy.testing.assert_allclose(m_pooled['cov'], m_one['cov'], rtol=1e-4,
+                                          atol=1e-5 * abs(m_one['cov']).max())
+            zca = P.zca_from_moments(m_one, 0.05)
+            finished = []
+            P.zca_apply(pooled, zca, pool=pool, done=lambda lo, hi: finished.append((lo, hi)))
+            numpy.testing.assert_allclose(pooled, P.zca_apply(one, zca), rtol=1e-5, atol=1e-5)
+            assert sorted(r for lo, hi in finished for r in range(lo, hi)) == list(range(300))
 
 
 def test_transform_of_a_non_contiguous_view_equals_that_of_a_copy():

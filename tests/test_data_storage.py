@@ -30,7 +30,7 @@ def test_interrupted_write_leaves_nothing_valid(prepared, monkeypatch):
 
     def dump_then_die(obj, f, protocol):
         calls.append(1)
-        if len(calls) == 3:  # image_norm.pkl: half written, then the process "dies"
+        if len(calls) == 3:  # the third pickle: half written, then the process "dies"
             f.write(pickle.dumps(obj, protocol=protocol)[:1000])
             raise KeyboardInterrupt
         real_dump(obj, f, protocol=protocol)

@@ -22,6 +22,7 @@ average variance, which keeps pixel noise from dominating the whitened images.
 """
 import concurrent.futures
 import os
+import threading
 
 import numpy
 
@@ -58,53 +59,132 @@ def scalar_mean(train_u8, rows=None):
     return numpy.float32(total / (n * flat.shape[1]))
 
 
-def subtract_mean(x_u8, mean):
+def in_parallel(work, n, pool=None, reduce=None):
+    """``work(lo, hi)`` over ``range(n)``: at once when ``pool`` is None, else
+    in pieces of ``_CHUNK`` rows run by ``pool``'s threads (NumPy and BLAS
+    release the GIL; whoever passes a pool keeps BLAS to one thread, see
+    pipeline).  Returns the results in order, or ``reduce`` applied to them in
+    row order as they come (so only a few are ever held)."""
+    if pool is None:
+        try:
+            return work(0, n)
+        finally:
+            release_scratch()
+    # Up to _CHUNK rows each, and a multiple of the threads in number, so that
+    # none waits alone at the end (~0.4 s of one core per CIFAR-10 piece).
+    pieces = pool.threads * -(-n // (pool.threads * _CHUNK)) or 1
+    bounds = [n * k // pieces for k in range(pieces + 1)]
+    futures = [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    if reduce is None:
+        return [f.result() for f in futures]
+    total = futures[0].result()
+    for future in futures[1:]:  # in row order, so the sums do not depend on timing
+        total = reduce(total, future.result())
+    return total
+
+
+class Workers(concurrent.futures.ThreadPoolExecutor):
+    """The pool :func:`in_parallel` splits work over (it knows its size)."""
+
+    def __init__(self, threads):
+        super().__init__(threads)
+        self.threads = threads
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name, shape):
+    """A float32 array of ``shape`` kept per thread and per ``name``: the pieces
+    a thread runs one after another reuse it instead of fresh pages."""
+    arrays = _SCRATCH.__dict__.setdefault('arrays', {})
+    if name not in arrays or arrays[name].size < numpy.prod(shape):
+        arrays[name] = numpy.empty(int(numpy.prod(shape)), numpy.float32)
+    return arrays[name][:int(numpy.prod(shape))].reshape(shape)
+
+
+def release_scratch():
+    """Drop this thread's scratch arrays."""
+    _SCRATCH.__dict__.pop('arrays', None)
+
+
+def _output(x_u8, out):
+    return numpy.empty(x_u8.shape, numpy.float32) if out is None else out
+
+
+def subtract_mean(x_u8, mean, out=None, pool=None):
     """uint8 -> float32 minus ``mean`` in one pass (no float32 copy first)."""
-    out = numpy.empty(x_u8.shape, numpy.float32)
-    return numpy.subtract(x_u8, numpy.float32(mean), out=out, dtype=numpy.float32)
+    out = _output(x_u8, out)
+
+    def rows(lo, hi):
+        numpy.subtract(x_u8[lo:hi], numpy.float32(mean), out=out[lo:hi], dtype=numpy.float32)
+    in_parallel(rows, len(out), pool)
+    return out
 
 
-def contrast_normalize(x_u8, eps=CONTRAST_EPS):
+def contrast_normalize(x_u8, eps=CONTRAST_EPS, out=None, pool=None):
     """Per image: zero mean, unit standard deviation (float32, NCHW kept).
 
     Worked on in blocks of ``_ROWS`` images converted straight into the output,
     so the three passes (mean, std, divide) run on data still in cache."""
-    out = numpy.empty(x_u8.shape, numpy.float32)
+    out = _output(x_u8, out)
     flat = out.reshape(len(out), -1)  # a view: ``out`` is C-ordered
-    for i in range(0, len(flat), _ROWS):
-        out[i:i + _ROWS] = x_u8[i:i + _ROWS]  # any strides (e.g. a transposed NHWC view)
-        block = flat[i:i + _ROWS]
-        block -= block.mean(axis=1, keepdims=True)
-        std = numpy.sqrt(numpy.mean(numpy.square(block), axis=1, keepdims=True))
-        block /= numpy.maximum(std, numpy.float32(eps))
+
+    def rows(lo, hi):
+        for i in range(lo, hi, _ROWS):
+            j = min(i + _ROWS, hi)
+            out[i:j] = x_u8[i:j]  # any strides (e.g. a transposed NHWC view)
+            block = flat[i:j]
+            block -= block.mean(axis=1, keepdims=True)
+            std = numpy.sqrt(numpy.mean(numpy.square(block), axis=1, keepdims=True))
+            block /= numpy.maximum(std, numpy.float32(eps))
+    in_parallel(rows, len(out), pool)
     return out
 
 
-def base_transform(x_u8, stats, name):
-    """``image`` or ``image_norm`` of uint8 NCHW images with the stored stats."""
+def base_transform(x_u8, stats, name, out=None, pool=None):
+    """``image`` or ``image_norm`` of uint8 NCHW images with the stored stats
+    (into ``out`` when given, by ``pool``'s threads when given)."""
     if name == 'image':
-        return subtract_mean(x_u8, stats['mean'])
-    return contrast_normalize(x_u8, stats['contrast_eps'])
+        return subtract_mean(x_u8, stats['mean'], out, pool)
+    return contrast_normalize(x_u8, stats['contrast_eps'], out, pool)
 
 
-def zca_moments(train, method=None, rows=None):
+def _add_into(total, part):
+    return numpy.add(total, part, out=total)
+
+
+def zca_moments(train, method=None, rows=None, pool=None):
     """What the ZCA fit needs from float32 training images (those at index
     ``rows`` when given): the per-pixel mean (summed in float64) and either the
     D x D covariance ('covariance', float32, one SYRK per chunk of centred rows)
-    or, when N < D, the centred data for the cheaper N x N Gram matrix ('gram')."""
+    or, when N < D, the centred data for the cheaper N x N Gram matrix ('gram').
+    With a ``pool``, its threads sum pieces of the rows side by side."""
     flat = train.reshape(len(train), -1)
     n, d = (len(flat) if rows is None else len(rows)), flat.shape[1]
-    total = numpy.zeros(d, numpy.float64)
-    buf = numpy.empty((min(n, _CHUNK), d), numpy.float32)
-    for block in _fit_rows(flat, rows, buf):
-        total += block.sum(axis=0, dtype=numpy.float64)
-    mu = (total / n).astype(numpy.float32)
+
+    def share(lo, hi):  # rows lo..hi of the fitted rows, as _fit_rows takes them
+        return (flat[lo:hi], None) if rows is None else (flat, rows[lo:hi])
+
+    def sums(lo, hi):
+        total = numpy.zeros(d, numpy.float64)
+        buf = _scratch('rows', (min(hi - lo, _CHUNK), d))
+        for block in _fit_rows(*share(lo, hi), buf):
+            total += block.sum(axis=0, dtype=numpy.float64)
+        return total
+    mu = (in_parallel(sums, n, pool, _add_into) / n).astype(numpy.float32)
     if (method or ('gram' if n < d else 'covariance')) == 'gram':
         return {'mean': mu, 'centred': (flat if rows is None else flat[rows]) - mu}
-    cov = numpy.zeros((d, d), numpy.float32)
-    for block in _fit_rows(flat, rows, buf):
-        centred = numpy.subtract(block, mu, out=buf[:len(block)])
-        cov += centred.T @ centred  # NumPy runs ``a.T @ a`` as SYRK: half the flops
+
+    def products(lo, hi):
+        cov = None
+        buf = _scratch('rows', (min(hi - lo, _CHUNK), d))
+        for block in _fit_rows(*share(lo, hi), buf):
+            centred = numpy.subtract(block, mu, out=buf[:len(block)])
+            product = centred.T @ centred  # NumPy runs ``a.T @ a`` as SYRK: half the flops
+            cov = product if cov is None else _add_into(cov, product)
+        return cov
+    cov = in_parallel(products, n, pool, _add_into)
     cov /= numpy.float32(n)
     return {'mean': mu, 'cov': cov}
 
@@ -130,7 +210,8 @@ def zca_from_moments(moments, zca_eps=DEFAULT_ZCA_EPS):
     eps = float(zca_eps * lam.sum(dtype=numpy.float64) / d) or float(zca_eps)
     gain = (1.0 / numpy.sqrt(lam.astype(numpy.float64) + eps)).astype(numpy.float32)
     if 'cov' in moments:
-        w = (u * gain) @ u.T
+        scaled = u * numpy.sqrt(gain)
+        w = scaled @ scaled.T  # SYRK: half a GEMM's flops, and exactly symmetric
     else:  # outside the data's span the covariance is 0: gain 1/sqrt(eps) there
         floor = numpy.float32(1.0 / numpy.sqrt(eps))
         w = (u * (gain - floor)) @ u.T
@@ -143,31 +224,21 @@ def zca_fit(train, zca_eps=DEFAULT_ZCA_EPS, method=None):
     return zca_from_moments(zca_moments(train, method), zca_eps)
 
 
-def zca_from_moments_parallel(all_moments, zca_eps=DEFAULT_ZCA_EPS):
-    """Several :func:`zca_from_moments` at once, one per core.
-
-    LAPACK's tridiagonal reduction inside ``eigh`` is memory-bound and made of
-    many small BLAS-2 calls, each a barrier for the BLAS threads: with two
-    threads it is barely faster on an idle 2-core machine and collapses (the
-    threads spin, waiting for one another) when other work takes a core.  Two
-    single-threaded ``eigh`` side by side are as fast and stay fast.
-    """
-    from threadpoolctl import threadpool_limits
-    threads = max(1, (os.cpu_count() or 1) // len(all_moments))
-    with threadpool_limits(threads), concurrent.futures.ThreadPoolExecutor(
-            len(all_moments)) as pool:
-        return list(pool.map(lambda m: zca_from_moments(m, zca_eps), all_moments))
-
-
-def zca_apply(x, zca):
+def zca_apply(x, zca, pool=None, done=None):
     """Whiten float32 images in place: each row becomes ``(row - mean) @ W``,
-    one GEMM per chunk written straight back into the chunk."""
+    one GEMM per chunk written straight back into the chunk; ``done(lo, hi)``
+    is told of each finished range of rows."""
     flat = x.reshape(len(x), -1)
-    buf = numpy.empty((min(len(flat), _CHUNK), flat.shape[1]), numpy.float32)
-    for i in range(0, len(flat), _CHUNK):
-        block = flat[i:i + _CHUNK]
-        centred = numpy.subtract(block, zca['mean'], out=buf[:len(block)])
-        numpy.matmul(centred, zca['W'], out=block)
+
+    def rows(lo, hi):
+        buf = _scratch('rows', (min(hi - lo, _CHUNK), flat.shape[1]))
+        for i in range(lo, hi, _CHUNK):
+            block = flat[i:min(i + _CHUNK, hi)]
+            centred = numpy.subtract(block, zca['mean'], out=buf[:len(block)])
+            numpy.matmul(centred, zca['W'], out=block)
+            if done is not None:
+                done(i, i + len(block))
+    in_parallel(rows, len(flat), pool)
     return x
 
 

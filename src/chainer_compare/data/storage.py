@@ -16,6 +16,7 @@ import pickle
 
 import numpy
 
+from chainer_compare.data.direct_io import DirectWriter
 from chainer_compare.data.preprocess import PREPROCESSINGS, transform
 from chainer_compare.errors import UserError
 from chainer_compare.safeio import atomic_write, atomic_write_text, safe_loads
@@ -30,30 +31,50 @@ PreparedData = collections.namedtuple(
 
 
 class _HashingWriter:
-    """File wrapper that hashes what pickle writes, so no re-read is needed."""
+    """File wrapper that hashes what pickle writes, so no re-read is needed.
+    ``ready(piece)``, when given, is called before each piece (at most
+    ``_PIECE`` bytes) of memory is read: it may block until that memory is final."""
 
-    def __init__(self, f):
-        self.f, self.sha256, self.size = f, hashlib.sha256(), 0
+    _PIECE = 8 << 20
+
+    def __init__(self, f, ready=None):
+        self.f, self.sha256, self.size, self.ready = f, hashlib.sha256(), 0, ready
 
     def write(self, data):
-        view = memoryview(data)  # pickle hands over PickleBuffers for big arrays
-        self.sha256.update(view)
-        self.size += view.nbytes
-        return self.f.write(view)
+        view = memoryview(data).cast('B')  # pickle hands over PickleBuffers for big arrays
+        step = self._PIECE if self.ready else max(len(view), 1)
+        for start in range(0, len(view), step):
+            piece = view[start:start + step]
+            if self.ready is not None:
+                self.ready(piece)
+            self.sha256.update(piece)
+            self.f.write(piece)
+        self.size += len(view)
+        return len(view)
 
 
-def write_file(directory, name, dump):
-    """Atomically write ``directory/name`` via ``dump(fileobj)``; return its record."""
+def write_file(directory, name, dump, direct=False, ready=None):
+    """Atomically write ``directory/name`` via ``dump(fileobj)``; return its record.
+    ``direct``: around the page cache (:mod:`~chainer_compare.data.direct_io`);
+    ``ready``: see :class:`_HashingWriter`."""
     with atomic_write(os.path.join(directory, name)) as f:
-        writer = _HashingWriter(f)
-        dump(writer)
+        if direct:
+            with DirectWriter(f.fileno()) as raw:
+                writer = _HashingWriter(raw, ready)
+                dump(writer)
+        else:
+            writer = _HashingWriter(f, ready)
+            dump(writer)
     return {'sha256': writer.sha256.hexdigest(), 'bytes': writer.size}
 
 
-def write_pickle(directory, name, obj):
+def write_pickle(directory, name, obj, ready=None):
     """Protocol 5 with in-band buffers: array bytes go to the file straight from
-    the array's memory (protocol 4 would first copy each array with tobytes())."""
-    return write_file(directory, name, lambda f: pickle.dump(obj, f, protocol=5))
+    the array's memory (protocol 4 would first copy each array with tobytes()),
+    and from there to the disk without the page cache.  ``ready`` lets the
+    writing follow a computation still filling the arrays (:class:`_HashingWriter`)."""
+    return write_file(directory, name, lambda f: pickle.dump(obj, f, protocol=5),
+                      direct=True, ready=ready)
 
 
 def sha256_of_file(path):
