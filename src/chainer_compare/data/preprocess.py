@@ -10,9 +10,8 @@ of them: the functions that fit take the row indices to fit on.
   zeros instead of NaN).
 * ``*_zca``: ZCA whitening ``(x - mu) @ W`` with ``W = U diag(1/sqrt(lam + e)) U^T``
   from the training covariance.  The covariance is accumulated in float32, one
-  SYRK per chunk of centred rows, and decomposed with ``numpy.linalg.eigh``
-  (LAPACK ``syevd``) in float32 -- no SVD of the N x D data matrix, no float64
-  copy of it.
+  SYRK per chunk of centred rows, and decomposed with LAPACK ``dsyevd`` in
+  float64 -- no SVD of the N x D data matrix, no float64 copy of it.
 
 ``zca_eps`` is *relative*: ``e = zca_eps * mean(lam)``, mean(lam) being the
 average per-pixel variance.  One value then suits both the 0..255-scale
@@ -77,9 +76,11 @@ def in_parallel(work, n, pool=None, reduce=None):
     futures = [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
     if reduce is None:
         return [f.result() for f in futures]
-    total = futures[0].result()
-    for future in futures[1:]:  # in row order, so the sums do not depend on timing
-        total = reduce(total, future.result())
+    total = None
+    for k in range(len(futures)):  # in row order, so the sums do not depend on timing
+        part = futures[k].result()
+        futures[k] = None  # a Future keeps its result: let each part go once added
+        total = part if total is None else reduce(total, part)
     return total
 
 
@@ -197,21 +198,28 @@ def _gram_eigh(centred):
     return lam, (centred.T @ v) / numpy.sqrt(lam * len(centred)).astype(numpy.float32)
 
 
+def _eigh_float64(cov):
+    """Eigenvalues and eigenvectors (float32) of a float32 covariance, computed
+    in float64 by ``numpy.linalg.eigh`` (LAPACK ``dsyevd``; in float32 the
+    whitening matrix came out 100x less accurate than the covariance it is
+    made from).  NumPy's, not SciPy's: SciPy's wrapper holds the GIL for the
+    whole call, which stalls every other thread of the data stage."""
+    return numpy.linalg.eigh(cov)
+
+
 def zca_from_moments(moments, zca_eps=DEFAULT_ZCA_EPS):
     """``{'mean': (D,), 'W': (D, D), 'eps': absolute eps}`` via LAPACK ``syevd``."""
     d = len(moments['mean'])
     if 'cov' in moments:
-        # NumPy's syevd, not SciPy's: SciPy's bundled OpenBLAS (0.3.30) gave
-        # eigenvectors 50x less accurate, and slower, on a CIFAR-like covariance.
-        lam, u = numpy.linalg.eigh(moments['cov'])
-        lam = numpy.clip(lam, 0, None)  # float32 round-off can give tiny negatives
+        lam, u = _eigh_float64(moments['cov'])
+        lam = numpy.clip(lam, 0, None)  # round-off can give tiny negatives
     else:
         lam, u = _gram_eigh(moments['centred'])
     eps = float(zca_eps * lam.sum(dtype=numpy.float64) / d) or float(zca_eps)
     gain = (1.0 / numpy.sqrt(lam.astype(numpy.float64) + eps)).astype(numpy.float32)
     if 'cov' in moments:
-        scaled = u * numpy.sqrt(gain)
-        w = scaled @ scaled.T  # SYRK: half a GEMM's flops, and exactly symmetric
+        u *= numpy.sqrt(gain)
+        w = u @ u.T  # SYRK: half a GEMM's flops, and exactly symmetric
     else:  # outside the data's span the covariance is 0: gain 1/sqrt(eps) there
         floor = numpy.float32(1.0 / numpy.sqrt(eps))
         w = (u * (gain - floor)) @ u.T
