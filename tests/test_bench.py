@@ -244,3 +244,24 @@ def test_ablation_switches_each_setting_off_in_its_own_process(tmp_path):
         else:
             assert differs == {key}, config
     assert all(row['images_per_s'] > 0 for row in result['rows'])
+
+
+def test_bench_data_repeats_and_writes_its_results_file(tmp_path):
+    """`bench/bench_data.py --repeat 2 --json` runs the data stage twice as a
+    user would and records both runs, their phases and where they came from."""
+    out = tmp_path / 'r.json'
+    subprocess.run([sys.executable, os.path.join(ROOT, 'bench', 'bench_data.py'),
+                    '--n-train', '300', '--n-test', '50', '--repeat', '2',
+                    '--out', str(tmp_path / 'work'), '--json', str(out)],
+                   check=True, capture_output=True, text=True,
+                   env=dict(os.environ, CHAINER_COMPARE_DIRECT_IO='0'))
+    result = json.loads(out.read_text())
+    assert {'command', 'date', 'commit', 'machine'} <= set(result['provenance'])
+    assert result['provenance']['switches']['CHAINER_COMPARE_DIRECT_IO'] == '0'
+    assert len(result['runs']) == 2
+    for run in result['runs']:
+        assert run['wall_s'] > 0 and run['peak_rss_gb'] > 0 and run['n_train'] == 300
+        assert [p.split(' (')[0] for p in run['phases']] == [
+            'image, image_norm and their covariances', 'ZCA matrices, whitened and wrote everything']
+    assert result['wall_s']['min'] <= result['wall_s']['median'] <= result['wall_s']['max']
+    assert (tmp_path / 'work' / 'dataset' / 'manifest.json').exists()
