@@ -127,3 +127,31 @@ def test_python3_repickled_cifar_members_load_like_python2_ones(tmp_path):
         numpy.testing.assert_array_equal(loaded[0][key], loaded[1][key])
     assert b'\x80\x02}' in py2['cifar-10-batches-py/test_batch'][:3]
     assert b'_codecs' not in py2['cifar-10-batches-py/test_batch']
+
+
+@pytest.mark.parametrize('where', ['eigh', 'whitening'])
+def test_a_failure_inside_the_stage_is_the_error_reported(tmp_path, monkeypatch, where):
+    # An error in a pool thread (the eigh) or half-way through a whitening
+    # that the writer is following must come out as itself -- not as the
+    # writer's "rows never computed", and without hanging -- and leave no
+    # valid-looking output behind.
+    from chainer_compare.data import prepare_dataset, preprocess
+    archive = fx.cifar10_archive(str(tmp_path), n_per_batch=4, n_test=10)
+    out = str(tmp_path / 'out')
+    if where == 'eigh':
+        def broken(moments, zca_eps):
+            raise numpy.linalg.LinAlgError('Eigenvalues did not converge')
+        monkeypatch.setattr(preprocess, 'zca_from_moments', broken)
+        expected = numpy.linalg.LinAlgError
+    else:
+
+        def broken(x, zca, pool=None, done=None):
+            done(0, 1)  # the writer gets the first row, then the work stops
+            raise MemoryError('out of memory')
+        monkeypatch.setattr(preprocess, 'zca_apply', broken)
+        expected = MemoryError
+    with pytest.raises(expected):
+        prepare_dataset(archive=archive, out=out, verify=False, quiet=True)
+    assert not os.path.exists(os.path.join(out, storage.MANIFEST))
+    leftovers = [n for n in os.listdir(out) if n.endswith('.tmp') or n.endswith('_zca.pkl')]
+    assert leftovers == []

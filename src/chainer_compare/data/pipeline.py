@@ -63,9 +63,14 @@ class BackgroundWriter:
             self.pending = None
             self.outputs[name] = future.result()
 
-    def close(self):
+    def close(self, failed=False):
+        """Wait for the pending write.  ``failed``: the computation stopped with
+        an error of its own, which the write's consequent error must not hide."""
         try:
             self.wait()
+        except BaseException:
+            if not failed:
+                raise
         finally:
             self.pool.shutdown()
 
@@ -173,8 +178,12 @@ def write_outputs(out, data, zca_eps, fit_rows, quiet):
             writer.put('label_coarse.pkl', {'train': data['train_coarse'],
                                             'test': data['test_coarse']})
         writer.put(storage.STATS, stats)
-    finally:
+    except BaseException:
+        writer.close(failed=True)  # its temp file is removed; the error raised is ours
+        raise
+    else:
         writer.close()
+    finally:
         pool.shutdown()
     phase.done('ZCA matrices, whitened and wrote everything')
     png = sample_grid_png([('raw', panels['raw'], False)]
