@@ -64,14 +64,14 @@ def in_parallel(work, n, pool=None, reduce=None):
     release the GIL; whoever passes a pool keeps BLAS to one thread, see
     pipeline).  Returns the results in order, or ``reduce`` applied to them in
     row order as they come (so only a few are ever held)."""
-    if pool is None:
+    if pool is None or n == 0:
         try:
             return work(0, n)
         finally:
             release_scratch()
     # Up to _CHUNK rows each, and a multiple of the threads in number, so that
     # none waits alone at the end (~0.4 s of one core per CIFAR-10 piece).
-    pieces = pool.threads * -(-n // (pool.threads * _CHUNK)) or 1
+    pieces = pool.threads * -(-n // (pool.threads * _CHUNK))
     bounds = [n * k // pieces for k in range(pieces + 1)]
     futures = [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
     if reduce is None:
