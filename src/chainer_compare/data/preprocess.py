@@ -62,8 +62,9 @@ def in_parallel(work, n, pool=None, reduce=None):
     """``work(lo, hi)`` over ``range(n)``: at once when ``pool`` is None, else
     in pieces of ``_CHUNK`` rows run by ``pool``'s threads (NumPy and BLAS
     release the GIL; whoever passes a pool keeps BLAS to one thread, see
-    pipeline).  Returns the results in order, or ``reduce`` applied to them in
-    row order as they come (so only a few are ever held)."""
+    pipeline).  Waits for all of it; with ``reduce``, returns the pieces'
+    results combined by it in row order as they come (so only a few are ever
+    held)."""
     if pool is None or n == 0:
         try:
             return work(0, n)
@@ -74,13 +75,12 @@ def in_parallel(work, n, pool=None, reduce=None):
     pieces = pool.threads * -(-n // (pool.threads * _CHUNK))
     bounds = [n * k // pieces for k in range(pieces + 1)]
     futures = [pool.submit(work, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
-    if reduce is None:
-        return [f.result() for f in futures]
     total = None
     for k in range(len(futures)):  # in row order, so the sums do not depend on timing
         part = futures[k].result()
         futures[k] = None  # a Future keeps its result: let each part go once added
-        total = part if total is None else reduce(total, part)
+        if reduce is not None:
+            total = part if total is None else reduce(total, part)
     return total
 
 
@@ -98,10 +98,10 @@ _SCRATCH = threading.local()
 def _scratch(name, shape):
     """A float32 array of ``shape`` kept per thread and per ``name``: the pieces
     a thread runs one after another reuse it instead of fresh pages."""
-    arrays = _SCRATCH.__dict__.setdefault('arrays', {})
-    if name not in arrays or arrays[name].size < numpy.prod(shape):
-        arrays[name] = numpy.empty(int(numpy.prod(shape)), numpy.float32)
-    return arrays[name][:int(numpy.prod(shape))].reshape(shape)
+    arrays, size = _SCRATCH.__dict__.setdefault('arrays', {}), int(numpy.prod(shape))
+    if name not in arrays or arrays[name].size < size:
+        arrays[name] = numpy.empty(size, numpy.float32)
+    return arrays[name][:size].reshape(shape)
 
 
 def release_scratch():
@@ -198,20 +198,15 @@ def _gram_eigh(centred):
     return lam, (centred.T @ v) / numpy.sqrt(lam * len(centred)).astype(numpy.float32)
 
 
-def _eigh_float64(cov):
-    """Eigenvalues and eigenvectors (float32) of a float32 covariance, computed
-    in float64 by ``numpy.linalg.eigh`` (LAPACK ``dsyevd``; in float32 the
-    whitening matrix came out 100x less accurate than the covariance it is
-    made from).  NumPy's, not SciPy's: SciPy's wrapper holds the GIL for the
-    whole call, which stalls every other thread of the data stage."""
-    return numpy.linalg.eigh(cov)
-
-
 def zca_from_moments(moments, zca_eps=DEFAULT_ZCA_EPS):
     """``{'mean': (D,), 'W': (D, D), 'eps': absolute eps}`` via LAPACK ``syevd``."""
     d = len(moments['mean'])
     if 'cov' in moments:
-        lam, u = _eigh_float64(moments['cov'])
+        # NumPy computes a float32 input in float64 (LAPACK dsyevd): in float32
+        # the whitening matrix came out 100x less accurate than the covariance
+        # it is made from.  NumPy's, not SciPy's: SciPy's wrapper holds the GIL
+        # for the whole call, which stalls every other thread of the data stage.
+        lam, u = numpy.linalg.eigh(moments['cov'])
         lam = numpy.clip(lam, 0, None)  # round-off can give tiny negatives
     else:
         lam, u = _gram_eigh(moments['centred'])
