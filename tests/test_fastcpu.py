@@ -296,10 +296,14 @@ def test_linear_gradient_check_and_fallbacks():
         fastcpu.linear(x.astype(numpy.float32), W, b)
 
 
-def test_split_batch_returns_chunks_in_order_and_raises_their_errors():
-    from chainer_compare.fastcpu import _threads
+@pytest.mark.parametrize('splitter', ['python threads', 'kernel pool'])
+def test_split_batch_returns_chunks_in_order_and_raises_their_errors(splitter):
+    from chainer_compare.fastcpu import _native, _threads
+    if splitter == 'kernel pool' and _native.library() is None:
+        pytest.skip('compiled kernels unavailable')
+    split_batch = _threads.split_batch if splitter == 'python threads' else _native.split_batch
     for n in (0, 1, 5, 1000):
-        chunks = _threads.split_batch(n, lambda lo, hi: (lo, hi))
+        chunks = split_batch(n, lambda lo, hi: (lo, hi))
         assert chunks[0][0] == 0 and chunks[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
 
@@ -308,5 +312,5 @@ def test_split_batch_returns_chunks_in_order_and_raises_their_errors():
             raise ValueError('chunk {}'.format(lo))
         return lo
     with pytest.raises(ValueError, match='chunk'):
-        _threads.split_batch(1000, failing)
-    assert sum(hi - lo for lo, hi in _threads.split_batch(77, lambda lo, hi: (lo, hi))) == 77
+        split_batch(1000, failing)
+    assert sum(hi - lo for lo, hi in split_batch(77, lambda lo, hi: (lo, hi))) == 77

@@ -142,7 +142,6 @@ def test_relu_mask_recomputed_in_backward_is_exactly_the_forward_one():
     """Backward masks g with x * scale + shift > 0 recomputed from x; it must
     agree with y > 0 of the forward pass on every element, borderline ones too."""
     from chainer_compare.fastcpu import _native
-    lib, ptr = _native.library(), _native.ptr
     rng = numpy.random.RandomState(0)
     c, rows = 16, 4096
     scale = rng.uniform(0.1, 3, c).astype(numpy.float32)
@@ -152,11 +151,10 @@ def test_relu_mask_recomputed_in_backward_is_exactly_the_forward_one():
     x = (threshold * (1 + rng.randint(-8, 9, (rows, c)) * numpy.float32(2 ** -23))
          ).astype(numpy.float32)
     y = numpy.empty_like(x)
-    lib.bn_apply(ptr(x), ptr(y), ptr(scale), ptr(shift), 0, rows, c, 1)
+    _native.run('bn_apply', rows, x, y, scale, shift, c, 1)
     gy = rng.standard_normal((rows, c)).astype(numpy.float32)
     one, zero = numpy.ones(c, numpy.float32), numpy.zeros(c, numpy.float32)
     gx = numpy.empty_like(x)  # a*g + b*x + d with a = 1, b = d = 0: the masked g itself
-    lib.bn_grad_apply(ptr(gy), ptr(x), ptr(scale), ptr(shift), ptr(gx), ptr(one), ptr(zero),
-                      ptr(zero), 0, rows, c)
+    _native.run('bn_grad_apply', rows, gy, x, scale, shift, gx, one, zero, zero, c)
     assert 0.2 < (y > 0).mean() < 0.8  # the borderline cases are there
     numpy.testing.assert_array_equal(gx, numpy.where(y > 0, gy, 0))

@@ -113,3 +113,76 @@ def test_every_tile_build_matches_chainer(tmp_path, cflags, wide):
     if wide is not None:
         assert int(result['wide']) == wide
     assert float(result['worst']) < 1e-5
+
+
+@pytest.mark.requires('kernels')
+def test_pool_runs_thousands_of_back_to_back_jobs_exactly_once_per_element():
+    """Workers arriving late to a job must never run a chunk of the next one,
+    nor one chunk twice: every element of every job is written exactly once."""
+    import numpy
+    from chainer_compare.fastcpu import _native
+    rng = numpy.random.RandomState(0)
+    for size in rng.randint(1, 5000, 3000):
+        x = rng.standard_normal(size).astype(numpy.float32)
+        out = numpy.full(size, numpy.nan, numpy.float32)
+        _native.run('relu_forward', size, x, out)
+        numpy.testing.assert_array_equal(out, numpy.maximum(x, 0))
+        counts = numpy.zeros(size, numpy.int64)
+
+        def count(lo, hi):
+            counts[lo:hi] += 1
+        _native.split_batch(int(size), count)
+        assert (counts == 1).all()
+
+
+@pytest.mark.requires('kernels')
+def test_pool_serves_several_calling_threads_and_a_forked_child():
+    """Jobs from two Python threads at once are run one after the other; a
+    child forked after the workers started runs kernels on its own workers."""
+    import threading
+    import numpy
+    from chainer_compare.fastcpu import _native
+    x = numpy.arange(-50000, 50000, dtype=numpy.float32)
+    errors = []
+
+    def hammer():
+        try:
+            for _ in range(300):
+                out = numpy.empty_like(x)
+                _native.run('relu_forward', x.size, x, out)
+                numpy.testing.assert_array_equal(out, numpy.maximum(x, 0))
+        except AssertionError as error:
+            errors.append(error)
+    threads = [threading.Thread(target=hammer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: kernels on freshly started workers, result through the pipe
+        ok = True
+        try:
+            for _ in range(50):
+                out = numpy.empty_like(x)
+                _native.run('relu_forward', x.size, x, out)
+                ok = ok and bool((out == numpy.maximum(x, 0)).all())
+            if _native.threads() > 1:  # the child's own workers were started
+                ok = ok and len(os.listdir('/proc/self/task')) >= _native.threads()
+        finally:
+            os.write(write, b'1' if ok else b'0')
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b'1'
+    os.waitpid(pid, 0)
+
+
+def test_one_thread_runs_one_chunk(monkeypatch):
+    from chainer_compare.fastcpu import _native
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    assert _native.chunks(1000) == 1
+    assert _native.split_batch(1000, lambda lo, hi: (lo, hi)) == [(0, 1000)]
+    monkeypatch.setenv('OMP_NUM_THREADS', '2')
+    assert _native.chunks(1000) == 2 * _native._threads.CHUNKS_PER_THREAD
+    assert _native.chunks(3) == 3

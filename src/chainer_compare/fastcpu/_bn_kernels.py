@@ -19,9 +19,6 @@ from chainer_compare.fastcpu import _layout as L
 from chainer_compare.fastcpu import _native
 from chainer_compare.fastcpu.conv import GradientNode
 
-_ptr = _native.ptr
-
-
 def applies(x, gamma):
     """Whether the kernels normalize ``x`` (float32, channels-last, C % 8 == 0)."""
     return (x.dtype == numpy.float32 and gamma.dtype == numpy.float32 and x.shape[1] % 8 == 0
@@ -34,14 +31,11 @@ def _rows(a):
 
 
 def _sums(kernel, arrays, n_rows, c):
-    """Per-channel float64 sums (2, C) of ``kernel`` over all rows, threads splitting the rows."""
-    pointers = [_ptr(a) for a in arrays]
-
-    def work(lo, hi):
-        out = numpy.empty(2 * c, numpy.float64)
-        kernel(*pointers, _ptr(out), lo, hi, c)
-        return out
-    return sum(_native.split_batch(n_rows, work)).reshape(2, c)
+    """Per-channel float64 sums (2, C) of ``kernel`` over all rows, threads splitting the
+    rows: one partial sum per chunk, added up in chunk order."""
+    parts = numpy.empty((_native.chunks(n_rows), 2 * c), numpy.float64)
+    _native.run(kernel, n_rows, *arrays, parts, c)
+    return parts.sum(axis=0).reshape(2, c)
 
 
 def _f32(a):
@@ -55,11 +49,9 @@ def _affine(mean, scale, beta):
 
 def _normalize(rows, scale, shift, relu):
     """``rows * scale + shift`` (then ReLU) in one threaded pass; float32 scale, shift."""
-    lib = _native.library()
     y = numpy.empty_like(rows)
     m, c = rows.shape
-    pointers = [_ptr(a) for a in (rows, y, scale, shift)]
-    _native.split_batch(m, lambda lo, hi: lib.bn_apply(*pointers, lo, hi, c, int(relu)))
+    _native.run('bn_apply', m, rows, y, scale, shift, c, int(relu))
     return y
 
 
@@ -73,10 +65,9 @@ class BatchNormalizationKernels(chainer.function_node.FunctionNode):
     def forward(self, inputs):
         self.retain_inputs((1,))
         x, gamma, beta = inputs
-        lib = _native.library()
         self.x_rows = rows = _rows(x)
         m, c = rows.shape
-        sums = _sums(lib.bn_stats, (rows,), m, c) / m
+        sums = _sums('bn_stats', (rows,), m, c) / m
         self.mean = sums[0]
         var = numpy.maximum(sums[1] - self.mean ** 2, 0.0)
         self.inv_std = 1.0 / numpy.sqrt(var + self.eps)
@@ -105,19 +96,18 @@ class BatchNormalizationKernelsGrad(GradientNode):
 
     def forward(self, inputs):
         gamma, gy = inputs
-        bn, lib = self.bn, _native.library()
+        bn = self.bn
         x, g = bn.x_rows, _rows(gy)
         scale, shift = (bn.scale, bn.shift) if bn.relu else (None, None)  # the ReLU mask
         m, c = x.shape
-        g_sum, gx_sum = _sums(lib.bn_grad_stats, (g, x, scale, shift), m, c)
+        g_sum, gx_sum = _sums('bn_grad_stats', (g, x, scale, shift), m, c)
         ggamma = bn.inv_std * (gx_sum - bn.mean * g_sum)
         a = gamma * bn.inv_std
         b = -a * bn.inv_std * ggamma / m
         d = -b * bn.mean - a * g_sum / m
         a, b, d = _f32(a), _f32(b), _f32(d)
         gx = numpy.empty_like(x)
-        pointers = [_ptr(v) for v in (g, x, scale, shift, gx, a, b, d)]
-        _native.split_batch(m, lambda lo, hi: lib.bn_grad_apply(*pointers, lo, hi, c))
+        _native.run('bn_grad_apply', m, g, x, scale, shift, gx, a, b, d, c)
         n, _, h, w = gy.shape
         return (L.to_nchw_view(gx.reshape(n, h, w, c)), ggamma.astype(gamma.dtype),
                 g_sum.astype(gamma.dtype))

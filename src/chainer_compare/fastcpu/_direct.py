@@ -129,7 +129,6 @@ def _run(xp, w, b, stride, out_hw, origin=None, out=None):
     (default ``xp``).  ``out``: an NHWC view to write, any pixel and row
     strides with contiguous channels (default: a new array).
     """
-    lib = _native.library()
     n, hp, wp, cin = xp.shape
     kh, kw, _, cout = w.shape
     (sy, sx), (ho, wo) = stride, out_hw
@@ -137,38 +136,29 @@ def _run(xp, w, b, stride, out_hw, origin=None, out=None):
     x0 = xp if origin is None else origin
     y_img, y_row, y_pix = (step // y.itemsize for step in y.strides[:3])
     b = None if b is None else numpy.ascontiguousarray(b)
-
-    pointers = [_native.ptr(a) for a in (x0, w, b, y)]
-
-    def forward_chunk(lo, hi):
-        lib.conv_forward(*pointers, lo, hi, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout,
-                         y_img, y_row, y_pix)
-    _native.split_batch(n, forward_chunk)
+    _native.run('conv_forward', n, x0, w, b, y, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout,
+                y_img, y_row, y_pix)
     return y
 
 
 def backward_weights(xp, gy, w_shape, stride, bias=False):
     """dL/dW (Chainer's (Cout, Cin, kh, kw)) from the padded NHWC input and NHWC ``gy``;
     with ``bias``, also dL/db (gy summed over every pixel, in the same pass over gy)."""
-    lib = _native.library()
     n, hp, wp, cin = xp.shape
     cout, _, kh, kw = w_shape
     _, ho, wo, _ = gy.shape
     sy, sx = stride
-
-    x_pointer, gy_pointer = _native.ptr(xp), _native.ptr(gy)
-
-    def weight_gradient_chunk(lo, hi):
-        gw = numpy.empty((kh, kw, cin, cout), numpy.float32)  # the kernel zeroes it
-        gb = numpy.empty(cout, numpy.float64) if bias else None
-        lib.conv_backward_weights(x_pointer, gy_pointer, _native.ptr(gw), _native.ptr(gb),
-                                  lo, hi, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout)
-        return gw, gb
-    parts = _native.split_batch(n, weight_gradient_chunk)
-    total = parts[0][0]
-    for gw, _ in parts[1:]:
+    # One partial gradient per chunk (the kernel zeroes it), added up in chunk
+    # order below, so the result does not depend on which thread ran what.
+    parts = _native.chunks(n)
+    gw_parts = numpy.empty((parts, kh, kw, cin, cout), numpy.float32)
+    gb_parts = numpy.empty((parts, cout), numpy.float64) if bias else None
+    _native.run('conv_backward_weights', n, xp, gy, gw_parts, gb_parts, gw_parts[0].size, cout,
+                hp, wp, cin, kh, kw, sy, sx, ho, wo, cout)
+    total = gw_parts[0]
+    for gw in gw_parts[1:]:
         total += gw
     gw = numpy.ascontiguousarray(total.transpose(3, 2, 0, 1))
     if not bias:
         return gw
-    return gw, sum(gb for _, gb in parts).astype(numpy.float32)
+    return gw, gb_parts.sum(axis=0).astype(numpy.float32)

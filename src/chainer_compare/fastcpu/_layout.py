@@ -51,13 +51,7 @@ def padded_nhwc(x, pad_lo, pad_hi, value=0):
     out = numpy.empty((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
     if xh.flags.c_contiguous and x.dtype == numpy.float32 and _native.kernels_on():
         # One threaded pass writing each output row once (border and interior).
-        lib = _native.library()
-
-        src, dst = _native.ptr(xh), _native.ptr(out)
-
-        def pad(lo, hi):
-            lib.pad_nhwc(src, dst, lo, hi, h, w, c, top, left, bottom, right, value)
-        _native.split_batch(n, pad)
+        _native.run('pad_nhwc', n, xh, out, h, w, c, top, left, bottom, right, float(value))
         return out
     # Fill only the border: numpy.zeros of the whole array costs a full extra pass.
     for border in (out[:, :top], out[:, top + h:], out[:, top:top + h, :left],

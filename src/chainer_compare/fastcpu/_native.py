@@ -10,50 +10,53 @@ half-written file.
 
 Without a compiler, or with ``CHAINER_COMPARE_NATIVE=0``, :func:`library`
 returns None and the fast path uses NumPy + BLAS (im2col + GEMM) instead,
-with one warning saying why.  ctypes releases the GIL during a call, so
-:func:`split_batch` (fastcpu/_threads.py) runs the kernels on all cores.
+with one warning saying why.  :func:`run` runs a kernel over a batch on all
+cores through the library's own thread pool (pool.c; ctypes releases the GIL
+for the call), and :func:`split_batch` runs Python work (NumPy copies and
+GEMMs, which release the GIL too) on the same threads.
 """
 import ctypes
 import hashlib
 import os
 import platform
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
 import warnings
 
 import chainer
+import numpy
 
-from chainer_compare.fastcpu import _process
-from chainer_compare.fastcpu._threads import split_batch, threads  # noqa: F401  (used as _native.*)
+from chainer_compare.fastcpu import _process, _threads
+from chainer_compare.fastcpu._threads import threads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: The library's sources: the header the .c files include, then the .c files.
-SOURCES = tuple(os.path.join(HERE, name) for name in ('kernels.h', 'conv_kernels.c', 'kernels.c'))
-CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno')
+SOURCES = tuple(os.path.join(HERE, name)
+                for name in ('kernels.h', 'conv_kernels.c', 'kernels.c', 'pool.c'))
+CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno', '-pthread')
 ENV_SWITCH = 'CHAINER_COMPARE_NATIVE'
 ENV_CACHE = 'CHAINER_COMPARE_CACHE'
 #: Extra compiler flags, e.g. ``-mno-avx512f`` or ``-DVC=8`` to build (and
 #: test) the AVX2 or the 8-float tiles on an AVX-512 machine.
 ENV_CFLAGS = 'CHAINER_COMPARE_CFLAGS'
+#: How long (microseconds) the pool's idle workers spin for the next kernel
+#: call before they sleep.
+ENV_SPIN = 'CHAINER_COMPARE_SPIN_US'
+SPIN_US_DEFAULT = 100
 
 _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
-_SIGNATURES = {
-    'conv_forward': [_P, _P, _P, _P] + [_I] * 12 + [_L] * 3,
-    'conv_backward_weights': [_P, _P, _P, _P] + [_I] * 12,
-    'bn_stats': [_P, _P, _L, _L, _I],
-    'bn_apply': [_P, _P, _P, _P, _L, _L, _I, _I],
-    'bn_grad_stats': [_P, _P, _P, _P, _P, _L, _L, _I],
-    'bn_grad_apply': [_P] * 8 + [_L, _L, _I],
-    'add_relu': [_P, _P, _P, _L, _L],
-    'relu_grad': [_P, _P, _P, _L, _L],
-    'relu_forward': [_P, _P, _L, _L],
-    'conv_wide_tiles': [],
-    'pad_nhwc': [_P, _P] + [_I] * 9 + [ctypes.c_float],
-    'max_pool_forward': [_P, _P, _P] + [_I] * 13,
-    'max_pool_backward': [_P, _P, _P] + [_I] * 13,
+_SIGNATURES = {  # name: (argument types, result type)
+    'pool_run': ([_P, _P, _I, _L, _L, _I, _I], _I),
+    'conv_wide_tiles': ([], _I),
 }
+#: The kernels :func:`run` knows: pool.c's chunk_<name> functions.
+KERNELS = ('python', 'conv_forward', 'conv_backward_weights', 'bn_stats', 'bn_apply',
+           'bn_grad_stats', 'bn_grad_apply', 'add_relu', 'relu_grad', 'relu_forward',
+           'pad_nhwc', 'max_pool_forward', 'max_pool_backward')
+_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_long, ctypes.c_long, ctypes.c_long)
 
 _lock = threading.Lock()
 _state = {}
@@ -150,7 +153,69 @@ def _load():
         lib = ctypes.CDLL(_build(cc))
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
         return None, str(error)
-    for name, argtypes in _SIGNATURES.items():
+    for name, (argtypes, restype) in _SIGNATURES.items():
         fn = getattr(lib, name)
-        fn.argtypes, fn.restype = argtypes, (_I if not argtypes else None)  # queries return int
+        fn.argtypes, fn.restype = argtypes, restype
+    lib.chunk_functions = {name: ctypes.cast(getattr(lib, 'chunk_' + name), _P).value
+                           for name in KERNELS}
     return lib, ''
+
+
+def chunks(n):
+    """How many chunks :func:`run` and :func:`split_batch` cut a batch of ``n`` into
+    (so callers can size per-chunk partial results)."""
+    return _threads.chunks(n, threads())
+
+
+def _spin_us():
+    try:
+        return max(0, int(os.environ.get(ENV_SPIN, SPIN_US_DEFAULT)))
+    except ValueError:
+        return SPIN_US_DEFAULT
+
+
+def _word(value):
+    """One kernel argument as a C long: an array's address, NULL, an int or a double's bits."""
+    if value is None:
+        return 0
+    if isinstance(value, float):
+        return struct.unpack('<q', struct.pack('<d', value))[0]
+    if isinstance(value, numpy.ndarray):
+        return value.ctypes.data
+    return int(value)
+
+
+def run(kernel, n, *args):
+    """Run pool.c's ``chunk_<kernel>`` over [0, n) on all threads: chunk i gets
+    [n*i/parts, n*(i+1)/parts) and i (``parts`` = :func:`chunks`); ``args``
+    (arrays, None, ints, floats) in the order that chunk function reads them."""
+    lib = library()
+    words = (ctypes.c_long * len(args))(*[_word(a) for a in args])
+    lib.pool_run(lib.chunk_functions[kernel], words, len(args), n, chunks(n), threads(),
+                 _spin_us())
+
+
+def split_batch(n, work):
+    """Run ``work(lo, hi)`` over [0, n) in contiguous chunks on all threads; wait for all.
+
+    Returns the chunks' results in order; an exception in any chunk is raised
+    here.  With the compiled library the chunks run on its pool (each a
+    ctypes callback, which takes the GIL; NumPy releases it inside copies and
+    GEMMs), else on :mod:`._threads`' Python threads.
+    """
+    parts, workers = chunks(n), threads()
+    lib = library() if workers > 1 and parts > 1 else None
+    if lib is None:
+        return _threads.split_batch(n, work)
+    results, errors = [None] * parts, []
+
+    def chunk(lo, hi, i):
+        try:
+            results[i] = work(lo, hi)
+        except BaseException as error:  # raised below: ctypes would only print it
+            errors.append(error)
+    callback = _CALLBACK(chunk)
+    run('python', n, ctypes.cast(callback, _P).value)
+    if errors:
+        raise errors[0]
+    return results

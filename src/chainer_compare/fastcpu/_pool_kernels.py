@@ -24,24 +24,20 @@ def _geometry(pool):
 
 def forward(pool, x):
     """(y as an NCHW view of NHWC memory, winner bytes) for ``pool``'s geometry."""
-    lib = _native.library()
     src = numpy.ascontiguousarray(L.nhwc(x))
     n, c = x.shape[:2]
     y = numpy.empty((n, pool.out_h, pool.out_w, c), numpy.float32)
     win = numpy.empty(y.shape, numpy.uint8)
     geometry = _geometry(pool)
-    pointers = [_native.ptr(a) for a in (src, y, win)]
-    _native.split_batch(n, lambda lo, hi: lib.max_pool_forward(*pointers, lo, hi, *geometry))
+    _native.run('max_pool_forward', n, src, y, win, *geometry)
     return L.to_nchw_view(y), win
 
 
 def backward(pool, gy, win):
     """The input gradient (NCHW view of NHWC memory) from ``gy`` and the winners."""
-    lib = _native.library()
     g = numpy.ascontiguousarray(L.nhwc(gy))
     n, c, h, w = pool.x_shape
     gx = numpy.empty((n, h, w, c), numpy.float32)
     geometry = _geometry(pool)
-    pointers = [_native.ptr(a) for a in (g, win, gx)]
-    _native.split_batch(n, lambda lo, hi: lib.max_pool_backward(*pointers, lo, hi, *geometry))
+    _native.run('max_pool_backward', n, g, win, gx, *geometry)
     return L.to_nchw_view(gx)

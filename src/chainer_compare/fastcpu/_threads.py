@@ -1,7 +1,8 @@
-"""The fast path's threads: the calling thread plus persistent workers, and split_batch.
+"""The thread count, and Python threads splitting work where the compiled library is absent.
 
-ctypes releases the GIL during a kernel call, and NumPy releases it in BLAS
-and in copies, so one call's work cut into chunks runs on all cores.
+NumPy releases the GIL in BLAS and in copies, so one call's work cut into
+chunks runs on all cores.  With the compiled library, :mod:`._native` runs
+kernels and Python work alike on pool.c's threads instead.
 """
 import itertools
 import os
@@ -51,6 +52,11 @@ def _tasks(workers):
         return _state['queue']
 
 
+def chunks(n, workers):
+    """Chunks a batch of ``n`` is cut into on ``workers`` threads (an empty batch: one)."""
+    return max(1, min(workers * CHUNKS_PER_THREAD, n)) if workers > 1 else 1
+
+
 def split_batch(n, work):
     """Run ``work(lo, hi)`` over [0, n) in contiguous chunks on all threads; wait for all.
 
@@ -60,7 +66,7 @@ def split_batch(n, work):
     in order; an exception in any chunk is raised here.
     """
     workers = threads()
-    parts = max(1, min(workers * CHUNKS_PER_THREAD, n))  # an empty batch is one empty chunk
+    parts = chunks(n, workers)
     bounds = [n * i // parts for i in range(parts + 1)]
     if workers == 1 or parts == 1:
         return [work(bounds[i], bounds[i + 1]) for i in range(parts)]

@@ -20,8 +20,7 @@ def _nhwc_flat(a):
 
 def _run(kernel, *arrays):
     out = numpy.empty_like(arrays[0])
-    ptrs = [_native.ptr(a) for a in arrays + (out,)]
-    _native.split_batch(out.size, lambda lo, hi: kernel(*ptrs, lo, hi))
+    _native.run(kernel, out.size, *arrays, out)
     return out
 
 
@@ -29,7 +28,7 @@ class AddReLU(chainer.function_node.FunctionNode):
 
     def forward(self, inputs):
         a, b = inputs
-        self.y = _run(_native.library().add_relu, _nhwc_flat(a), _nhwc_flat(b))
+        self.y = _run('add_relu', _nhwc_flat(a), _nhwc_flat(b))
         n, c, h, w = a.shape
         return L.to_nchw_view(self.y.reshape(n, h, w, c)),
 
@@ -48,7 +47,7 @@ class ReLUGrad(GradientNode):
     def forward(self, inputs):
         gy, = inputs
         n, c, h, w = gy.shape
-        gx = _run(_native.library().relu_grad, self.y, _nhwc_flat(gy))
+        gx = _run('relu_grad', self.y, _nhwc_flat(gy))
         return L.to_nchw_view(gx.reshape(n, h, w, c)),
 
 
@@ -56,7 +55,7 @@ class ReLU(chainer.function_node.FunctionNode):
 
     def forward(self, inputs):
         x, = inputs
-        self.y = _run(_native.library().relu_forward, _nhwc_flat(x))
+        self.y = _run('relu_forward', _nhwc_flat(x))
         n, c, h, w = x.shape
         return L.to_nchw_view(self.y.reshape(n, h, w, c)),
 

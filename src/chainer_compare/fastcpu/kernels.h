@@ -14,4 +14,30 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 typedef int vi8 __attribute__((vector_size(32)));
 /* v where ref > 0, else 0 (the ReLU mask; C has no vector ?:). */
 #define WHERE_POS(ref, v) ((v8)((vi8)(v) & ((ref) > (v8){0})))
+/* The entry points (conv_kernels.c, kernels.c), run in chunks by pool.c. */
+void conv_forward(const float *x, const float *w, const float *b, float *y,
+                  int n0, int n1, int hp, int wp, int cin, int kh, int kw,
+                  int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix);
+void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
+                           int n0, int n1, int hp, int wp, int cin, int kh, int kw,
+                           int sy, int sx, int ho, int wo, int cout);
+void bn_stats(const float *x, double *sums, long r0, long r1, int c);
+void bn_apply(const float *x, float *y, const float *scale, const float *shift,
+              long r0, long r1, int c, int relu);
+void bn_grad_stats(const float *gy, const float *x, const float *scale, const float *shift,
+                   double *sums, long r0, long r1, int c);
+void bn_grad_apply(const float *gy, const float *x, const float *scale, const float *shift,
+                   float *gx, const float *a, const float *b, const float *d,
+                   long r0, long r1, int c);
+void pad_nhwc(const float *src, float *dst, int n0, int n1, int h, int w, int c,
+              int top, int left, int bottom, int right, float value);
+void add_relu(const float *a, const float *b, float *out, long i0, long i1);
+void relu_grad(const float *y, const float *g, float *out, long i0, long i1);
+void relu_forward(const float *x, float *out, long i0, long i1);
+void max_pool_forward(const float *x, float *y, unsigned char *win, int n0, int n1,
+                      int h, int w, int c, int kh, int kw, int sy, int sx, int ph, int pw,
+                      int ho, int wo);
+void max_pool_backward(const float *gy, const unsigned char *win, float *gx, int n0, int n1,
+                       int h, int w, int c, int kh, int kw, int sy, int sx, int ph, int pw,
+                       int ho, int wo);
 #endif
