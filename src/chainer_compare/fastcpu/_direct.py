@@ -15,19 +15,17 @@ CHANNEL_BLOCK = 16
 #: (Largest Cin, largest Cin*kh*kw) done by the kernels, by build: the
 #: forward pass (and so the weight gradient, which needs its padded input),
 #: then the data gradient.  Beyond them im2col + GEMM was faster.  With the
-#: 16-float tiles of an AVX-512 build (docs/results/kernels-2026-12-03b.json,
-#: 2 AMD EPYC cores, batch 128, GFLOP/s forward/backward): the kernels won up
-#: to 128 channels (vgg 128ch 174/177 against 141/130; cnn conv3, whose data
-#: gradient has 128 input channels and K = 3200, 178/172 against 130/112) and
-#: lost at 256 channels (145/133 against 160/156) -- except in the data
-#: gradient alone, whose patch matrix GEMM does not share with another pass
-#: (the forward's serves the weight gradient too): with it on the kernels at
-#: 256 channels the whole vgg step was 2% faster (1.108 against 1.135 s,
-#: medians of 8 interleaved steps, 2026-12-03).  With 8-float tiles (AVX2, or
+#: 16-float tiles of an AVX-512 build on 2 AMD EPYC cores, batch 128, GFLOP/s
+#: forward/backward: once the kernels ran on pool.c's threads they won up to
+#: 256 channels (vgg 256ch 177/178 against 166/169, docs/results/
+#: kernels-2026-12-03c.json; a whole vgg step took 2.39 instead of 2.74
+#: CPU-seconds, medians of 10 interleaved steps).  On Python threads they had
+#: lost at 256 channels (145/133 against 160/156, kernels-2026-12-03b.json).
+#: Beyond 256 channels nothing was measured.  With 8-float tiles (AVX2, or
 #: -DVC=8) they won up to 64 channels (K <= 1600); on vgg's 128-channel layers
 #: the whole vgg step was 8% slower (69 against 75 images/s,
 #: docs/results/kernels-2026-12-03.json).
-LIMITS_WIDE_TILES = {'forward': (128, 3200), 'data_gradient': (256, 3200)}
+LIMITS_WIDE_TILES = {'forward': (256, 3200), 'data_gradient': (256, 3200)}
 LIMITS_NARROW_TILES = {'forward': (64, 1600), 'data_gradient': (64, 1600)}
 
 

@@ -51,6 +51,8 @@ _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 _SIGNATURES = {  # name: (argument types, result type)
     'pool_run': ([_P, _P, _I, _L, _L, _I, _I], _I),
     'conv_wide_tiles': ([], _I),
+    # Called directly (one thread) by bench/bench_kernels.py.
+    'conv_forward': ([_P, _P, _P, _P] + [_I] * 12 + [_L] * 3, None),
 }
 #: The kernels :func:`run` knows: pool.c's chunk_<name> functions.
 KERNELS = ('python', 'conv_forward', 'conv_backward_weights', 'bn_stats', 'bn_apply',
