@@ -87,6 +87,33 @@ def test_convolution_gradient_check(case):
         (x, W, b), gy, eps=1e-3, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize('case', CONV_CASES, ids=ids(CONV_CASES))
+def test_convolution_adds_the_input_gradient_accumulated_so_far(case, fastcpu_backend,
+                                                                monkeypatch):
+    """x also feeds a node that backward reaches first (as a residual block's input
+    feeds its shortcut): the kernels add that gradient in their data-gradient pass
+    (``backward_accumulate``), and every gradient still matches Chainer's."""
+    _, c_in, c_out, size, ksize, stride, pad = case
+    x, W, b = conv_arrays(c_in, c_out, size, ksize, numpy.float32)
+    accumulated = []
+    data_gradient = fast_conv._direct.data_gradient
+
+    def spy(gy, W, stride, pad, in_hw, acc=None):
+        accumulated.append(acc is not None)
+        return data_gradient(gy, W, stride, pad, in_hw, acc)
+    monkeypatch.setattr(fast_conv._direct, 'data_gradient', spy)
+
+    def net(convolution):
+        def forward(x, W, b):
+            y = convolution(x, W, b, stride=stride, pad=pad)
+            return x * F.broadcast_to(F.tanh(F.mean(y)), x.shape)  # ranked after the conv
+        return forward
+    compare_with_chainer(net(fastcpu.convolution_2d), net(F.convolution_2d), (x, W, b))
+    assert all(accumulated)  # whenever the kernels computed the data gradient
+    if fastcpu_backend == 'kernels' and fast_conv._direct.data_gradient_applies(W, W):
+        assert accumulated  # (W stands in for gy: float32 is all that is asked of it)
+
+
 @pytest.mark.parametrize('c_out', [8, 64])
 def test_convolution_accepts_any_input_layout(c_out, fastcpu_backend):
     x, W, b = conv_arrays(4, c_out, 9, 3, numpy.float32)

@@ -68,8 +68,9 @@ def forward(xp, W, b, stride, out_hw):
     return _run(xp, w, b, stride, out_hw)
 
 
-def data_gradient(gy, W, stride, pad, in_hw):
-    """dL/dx (NHWC (N, h, w, Cin)) of a convolution from its NHWC output gradient ``gy``.
+def data_gradient(gy, W, stride, pad, in_hw, acc=None):
+    """dL/dx (NHWC (N, h, w, Cin)) of a convolution from its NHWC output gradient ``gy``,
+    plus ``acc`` (NHWC, C-contiguous, float32) when given, added in the same pass.
 
     See :func:`data_gradient_applies`.  Input row i receives gy[a] * W[ky]
     for every a*s + ky = i + pad, so the rows of one phase (i + pad = r mod s)
@@ -94,13 +95,14 @@ def data_gradient(gy, W, stride, pad, in_hw):
             if py.count == 0 or px.count == 0:
                 continue
             out = gx[:, py.first::sy, px.first::sx]
+            out_acc = None if acc is None else acc[:, py.first::sy, px.first::sx]
             if py.taps == 0 or px.taps == 0:  # a kernel smaller than the stride
-                out[...] = 0
+                out[...] = 0 if acc is None else out_acc
                 continue
             taps = W[:, :, py.residue::sy, px.residue::sx][:, :, ::-1, ::-1]
             origin = gy_pad[:, top + py.a_lo - py.taps + 1:, left + px.a_lo - px.taps + 1:]
             _run(gy_pad, numpy.ascontiguousarray(taps.transpose(2, 3, 0, 1)), None, (1, 1),
-                 (py.count, px.count), origin=origin, out=out)
+                 (py.count, px.count), origin=origin, out=out, acc=out_acc)
     return gx
 
 
@@ -120,12 +122,13 @@ class _Phase:
         self.pad_hi = max(0, self.a_lo + self.count - out_size)
 
 
-def _run(xp, w, b, stride, out_hw, origin=None, out=None):
-    """conv(xp, w) + b on the thread pool; ``w`` is (kh, kw, Cin, Cout).
+def _run(xp, w, b, stride, out_hw, origin=None, out=None, acc=None):
+    """conv(xp, w) + b (+ acc) on the thread pool; ``w`` is (kh, kw, Cin, Cout).
 
     ``origin``: a view of ``xp`` starting at the first output's kernel origin
     (default ``xp``).  ``out``: an NHWC view to write, any pixel and row
-    strides with contiguous channels (default: a new array).
+    strides with contiguous channels (default: a new array).  ``acc``: an
+    array with ``out``'s shape and strides whose values are added.
     """
     n, hp, wp, cin = xp.shape
     kh, kw, _, cout = w.shape
@@ -134,8 +137,11 @@ def _run(xp, w, b, stride, out_hw, origin=None, out=None):
     x0 = xp if origin is None else origin
     y_img, y_row, y_pix = (step // y.itemsize for step in y.strides[:3])
     b = None if b is None else numpy.ascontiguousarray(b)
+    if acc is not None and (acc.shape != y.shape or acc.strides != y.strides
+                            or acc.dtype != numpy.float32):
+        raise ValueError('fastcpu: the accumulated gradient must be laid out as the output')
     _native.run('conv_forward', n, x0, w, b, y, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout,
-                y_img, y_row, y_pix)
+                y_img, y_row, y_pix, acc)
     return y
 
 

@@ -51,6 +51,7 @@ _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 _SIGNATURES = {  # name: (argument types, result type)
     'pool_run': ([_P, _P, _I, _L, _L, _I, _I], _I),
     'conv_wide_tiles': ([], _I),
+    'pool_stats': ([_P], None),
     # Called directly (one thread) by bench/bench_kernels.py.
     'conv_forward': ([_P, _P, _P, _P] + [_I] * 12 + [_L] * 3, None),
 }
@@ -195,6 +196,16 @@ def run(kernel, n, *args):
     words = (ctypes.c_long * len(args))(*[_word(a) for a in args])
     lib.pool_run(lib.chunk_functions[kernel], words, len(args), n, chunks(n), threads(),
                  _spin_us())
+
+
+def pool_stats():
+    """pool.c's counters since the library was loaded: {'jobs', 'in_pool_s' (callers'
+    time inside jobs), 'caller_wait_s' (of which waiting for workers' chunks),
+    'worker_busy_s' (workers' time running chunks)}."""
+    out = (ctypes.c_long * 4)()
+    library().pool_stats(out)
+    return {'jobs': out[0], 'in_pool_s': out[1] * 1e-9, 'caller_wait_s': out[2] * 1e-9,
+            'worker_busy_s': out[3] * 1e-9}
 
 
 def split_batch(n, work):

@@ -103,16 +103,39 @@ class Convolution2D(chainer.function_node.FunctionNode):
         x, W = self.get_retained_inputs()
         return Convolution2DGrad(self, indexes).apply((x, W, grad_outputs[0]))
 
+    def backward_accumulate(self, target_input_indexes, grad_outputs, grad_inputs):
+        """:meth:`backward` plus the gradients accumulated so far (Chainer's contract).
+
+        When x already has a gradient (a residual block's input, which also
+        feeds the shortcut) and the kernels compute the data gradient, they add
+        it in the same pass; Chainer would add the two in a separate
+        single-threaded sum (an extra pass over both, and a node).
+        """
+        x, W = self.get_retained_inputs()
+        gy = grad_outputs[0]
+        accumulated = dict(zip(target_input_indexes, grad_inputs))
+        inputs = (x, W, gy)
+        x_acc = accumulated.get(0)
+        if (x_acc is not None and x_acc.dtype == numpy.float32
+                and _direct.data_gradient_applies(W.array, gy.array)):
+            inputs += (x_acc,)
+            accumulated[0] = None
+        grads = Convolution2DGrad(self, target_input_indexes).apply(inputs)
+        return tuple(g if accumulated.get(i) is None else g + accumulated[i]
+                     for i, g in zip(target_input_indexes, grads))
+
 
 class Convolution2DGrad(GradientNode):
-    """The gradients of :class:`Convolution2D` w.r.t. the inputs in ``indexes``."""
+    """The gradients of :class:`Convolution2D` w.r.t. the inputs in ``indexes``; with a
+    fourth input, that gradient is added to x's (see ``backward_accumulate``)."""
 
     def __init__(self, conv, indexes):
         self.conv = conv
         self.indexes = tuple(indexes)
 
     def forward(self, inputs):
-        x, W, gy = inputs
+        x, W, gy = inputs[:3]
+        x_acc = inputs[3] if len(inputs) == 4 else None
         conv = self.conv
         n, c_in, h, w = x.shape
         c_out, _, kh, kw = W.shape
@@ -121,7 +144,7 @@ class Convolution2DGrad(GradientNode):
         grads, bias_grad = [], None
         for i in self.indexes:
             if i == 0:
-                grads.append(self._grad_x(g, W, x.shape, out_h, out_w))
+                grads.append(self._grad_x(g, W, x.shape, out_h, out_w, x_acc))
             elif i == 1 and conv._xpad is not None:
                 gy_nhwc = g.reshape(n, out_h, out_w, c_out)
                 gw = _direct.backward_weights(conv._xpad, gy_nhwc, W.shape, (conv.sy, conv.sx),
@@ -143,15 +166,19 @@ class Convolution2DGrad(GradientNode):
                 grads.append(column_sums(g))
         return tuple(grads)
 
-    def _grad_x(self, g, W, x_shape, out_h, out_w):
+    def _grad_x(self, g, W, x_shape, out_h, out_w, x_acc=None):
         conv = self.conv
         n, c_in, h, w = x_shape
         c_out, _, kh, kw = W.shape
         if _direct.data_gradient_applies(W, g):
-            # The kernels: stride-1 convolutions of gy with the flipped kernel (per phase).
+            # The kernels: stride-1 convolutions of gy with the flipped kernel (per
+            # phase), x_acc added in the same pass.
+            acc = None if x_acc is None else numpy.ascontiguousarray(L.nhwc(x_acc))
             return L.to_nchw_view(_direct.data_gradient(
                 g.reshape(n, out_h, out_w, c_out), W, (conv.sy, conv.sx), (conv.ph, conv.pw),
-                (h, w)))
+                (h, w), acc))
+        assert x_acc is None, 'backward_accumulate passes x_acc only to the kernels'
+
         if conv.sy == conv.sx == 1 and conv.ph < kh and conv.pw < kw:
             # Stride 1: gx is gy (padded by k-1-pad) convolved with the flipped kernel.
             qh, qw = kh - 1 - conv.ph, kw - 1 - conv.pw

@@ -96,19 +96,22 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 /* Forward tile: XB adjacent output pixels of one row x CB vectors of output
  * channels.  x0: the input pixel under the tile's first output's kernel
  * origin; sxc: elements between horizontally adjacent outputs' inputs
- * (stride x cin); ypix: elements between adjacent outputs in y. */
+ * (stride x cin); ypix: elements between adjacent outputs in y.  acc0 (or
+ * NULL): an array laid out as y whose values are added to the outputs (a
+ * gradient accumulated so far, see conv_forward_acc). */
 #define FWD_TILE(XB, CB, VT, VW) FWD_TILE_(XB, CB, VT, VW)
 #define FWD_TILE_(XB, CB, VT, VW)                                                 \
 static void fwd_tile_##XB##_##CB##_##VW(const float *x0, const float *w0,          \
                                         const float *b, float *y0, int cin, int kh, \
                                         int kw, long xrow, long sxc, long cout,   \
-                                        long ypix)                                \
+                                        long ypix, const float *acc0)             \
 {                                                                                 \
     VT a[XB][CB];                                                                 \
     for (int j = 0; j < CB; j++) {                                                \
         VT bj = {0};                                                              \
         if (b) bj = *(const VT *)(b + VW * j);                                    \
-        for (int i = 0; i < XB; i++) a[i][j] = bj;                                \
+        for (int i = 0; i < XB; i++)                                              \
+            a[i][j] = acc0 ? bj + *(const VT *)(acc0 + i * ypix + VW * j) : bj;  \
     }                                                                             \
     /* (kx, ci) is one run of kw * cin floats in x and in w's rows: one loop */   \
     for (int ky = 0; ky < kh; ky++) {                                             \
@@ -120,7 +123,7 @@ static void fwd_tile_##XB##_##CB##_##VW(const float *x0, const float *w0,       
     TILE_STORE(a, XB, CB, VT, VW, y0, ypix);                                      \
 }
 typedef void (*fwd_tile_fn)(const float *, const float *, const float *, float *,
-                            int, int, int, long, long, long, long);
+                            int, int, int, long, long, long, long, const float *);
 TILE_TABLES(FWD_TILE, fwd_tile_, fwd_tile_fn, FWD_TILES)
 
 /* Whether the 16-float tiles are built (the Python side sets its limits by it). */
@@ -154,13 +157,16 @@ static int images_per_block(long bytes_per_image)
 static int parts_of(int n, int most) { return (n + most - 1) / most; }
 static int part_size(int n, int parts, int t) { return n / parts + (t < n % parts); }
 
-/* y = conv(x, w) + b (b may be NULL) for images n0..n1-1.  Output pixel
- * (n, oy, ox) goes to y + n * yimg + oy * yrow + ox * ypix (a plain NHWC y:
- * ho * wo * cout, wo * cout, cout; a strided data gradient writes one phase
- * of every other pixel). */
-void conv_forward(const float *x, const float *w, const float *b, float *y,
-                  int n0, int n1, int hp, int wp, int cin, int kh, int kw,
-                  int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix)
+/* y = conv(x, w) + b (b may be NULL) + acc (acc may be NULL: an array laid
+ * out as y) for images n0..n1-1.  Output pixel (n, oy, ox) goes to y + n *
+ * yimg + oy * yrow + ox * ypix (a plain NHWC y: ho * wo * cout, wo * cout,
+ * cout; a strided data gradient writes one phase of every other pixel).  With
+ * acc, a data gradient is added to the gradient accumulated so far for the
+ * same input in the same pass, instead of a separate sum over both. */
+void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
+                      int n0, int n1, int hp, int wp, int cin, int kh, int kw,
+                      int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix,
+                      const float *acc)
 {
     long xrow = (long)wp * cin;
     int nb = images_per_block((long)hp * xrow * 4);
@@ -172,12 +178,21 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
             for (long n = nblk; n < n1 && n < nblk + nb; n++)
                 for (int oy = 0; oy < ho; oy++)
                     for (int t = 0, ox = 0; t < tiles; t++, ox += nx) {
+                        long out = n * yimg + oy * yrow + ox * ypix + cb;
                         nx = part_size(wo, tiles, t);
                         table[nx](x + ((n * hp + (long)oy * sy) * wp + (long)ox * sx) * cin,
-                                  w + cb, b ? b + cb : 0,
-                                  y + n * yimg + oy * yrow + ox * ypix + cb,
-                                  cin, kh, kw, xrow, (long)sx * cin, cout, ypix);
+                                  w + cb, b ? b + cb : 0, y + out,
+                                  cin, kh, kw, xrow, (long)sx * cin, cout, ypix,
+                                  acc ? acc + out : 0);
                     }
+}
+
+void conv_forward(const float *x, const float *w, const float *b, float *y,
+                  int n0, int n1, int hp, int wp, int cin, int kh, int kw,
+                  int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix)
+{
+    conv_forward_acc(x, w, b, y, n0, n1, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout,
+                     yimg, yrow, ypix, 0);
 }
 
 /* Weight-gradient tile: CI input channels x CB vectors of output channels,

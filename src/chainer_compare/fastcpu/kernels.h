@@ -18,6 +18,10 @@ typedef int vi8 __attribute__((vector_size(32)));
 void conv_forward(const float *x, const float *w, const float *b, float *y,
                   int n0, int n1, int hp, int wp, int cin, int kh, int kw,
                   int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix);
+void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
+                      int n0, int n1, int hp, int wp, int cin, int kh, int kw,
+                      int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix,
+                      const float *acc);
 void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
                            int n0, int n1, int hp, int wp, int cin, int kh, int kw,
                            int sy, int sx, int ho, int wo, int cout);

@@ -7,8 +7,11 @@
  * tens of milliseconds.  Here workers spin briefly between calls (a training
  * step calls a kernel every few hundred microseconds), then sleep.
  *
- * A job is (fn, args, n, parts): chunk i covers [n*i/parts, n*(i+1)/parts)
- * and fn(args, lo, hi, i) runs it.  Threads take chunks from one 64-bit
+ * A job is (fn, args, n, parts): chunk i covers [bound(i), bound(i + 1)) and
+ * fn(args, lo, hi, i) runs it.  Chunks shrink linearly (guided scheduling):
+ * the thread that finishes first waits at the end for at most the last,
+ * smallest chunk of another (with equal chunks the wait averaged half a
+ * chunk, some milliseconds per vgg layer).  Threads take chunks from one 64-bit
  * ticket holding the job's generation, its parts and the next index, so a
  * worker that arrives late learns from the same atomic add whether its index
  * belongs to a live job; the job's descriptor cannot change until every chunk
@@ -46,6 +49,7 @@ static struct {
     pid_t pid;
     long spin_ns;
     pthread_mutex_t call_mu;     /* one job at a time (callers from several threads) */
+    _Atomic long stats[4];       /* jobs, ns in pool_run, ns the caller waited, ns workers ran chunks */
 } P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
        .call_mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -65,14 +69,23 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* Where chunk i of parts over n starts: chunk sizes proportional to
+ * 2 * (parts - i) - 1, i.e. n * i * (2 * parts - i) / parts^2. */
+static long bound(long n, long i, long parts)
+{
+    return (long)((__int128)n * i * (2 * parts - i) / ((__int128)parts * parts));
+}
+
 /* Run chunks of the current job until none is left. */
-static void drain(void)
+static void drain(int worker)
 {
     for (;;) {
         long t = atomic_fetch_add(&P.ticket, 1);
         long i = t & IDX_MASK, parts = (t >> PARTS_SHIFT) & IDX_MASK;
         if (i >= parts) return;
-        P.fn(P.args, P.n * i / parts, P.n * (i + 1) / parts, i);
+        long start = worker ? now_ns() : 0;
+        P.fn(P.args, bound(P.n, i, parts), bound(P.n, i + 1, parts), i);
+        if (worker) atomic_fetch_add(&P.stats[3], now_ns() - start);
         if (atomic_fetch_add(&P.done, 1) + 1 == parts && atomic_load(&P.caller_sleeping)) {
             pthread_mutex_lock(&P.mu);
             pthread_cond_signal(&P.finished);
@@ -98,7 +111,7 @@ static void *worker(void *arg)
             }
         }
         seen = atomic_load(&P.gen);
-        if (id < atomic_load(&P.helpers)) drain();
+        if (id < atomic_load(&P.helpers)) drain(1);
     }
     return 0;
 }
@@ -147,6 +160,7 @@ int pool_run(chunk_fn fn, const union karg *args, int nargs, long n, long parts,
     if (parts > MAX_PARTS) parts = MAX_PARTS;
     if (nargs > MAX_ARGS) return -1;
     if (threads > MAX_WORKERS) threads = MAX_WORKERS;
+    long entered = now_ns();
     pthread_mutex_lock(&P.call_mu);
     int err = threads > 1 && parts > 1 ? start_workers(threads - 1) : 0;
     P.spin_ns = spin_us * 1000L;
@@ -163,8 +177,8 @@ int pool_run(chunk_fn fn, const union karg *args, int nargs, long n, long parts,
         pthread_cond_broadcast(&P.wake);
         pthread_mutex_unlock(&P.mu);
     }
-    drain();
-    long until = now_ns() + P.spin_ns;
+    drain(0);
+    long drained = now_ns(), until = drained + P.spin_ns;
     for (int k = 0; atomic_load(&P.done) < parts; k++) {
         cpu_relax();
         if ((k & 63) == 63 && now_ns() > until) {
@@ -175,8 +189,20 @@ int pool_run(chunk_fn fn, const union karg *args, int nargs, long n, long parts,
             pthread_mutex_unlock(&P.mu);
         }
     }
+    long left = now_ns();
+    atomic_fetch_add(&P.stats[0], 1);
+    atomic_fetch_add(&P.stats[1], left - entered);
+    atomic_fetch_add(&P.stats[2], left - drained);
     pthread_mutex_unlock(&P.call_mu);
     return err;
+}
+
+/* Counters since the library was loaded: jobs run, nanoseconds callers spent
+ * in pool_run, of which waiting for workers' chunks, and nanoseconds workers
+ * spent running chunks (bench/profile_fast.py reports them per step). */
+void pool_stats(long *out)
+{
+    for (int k = 0; k < 4; k++) out[k] = atomic_load(&P.stats[k]);
 }
 
 /* The kernels as chunk functions (their arguments in order, as words). */
@@ -191,10 +217,11 @@ void chunk_python(const union karg *a, long lo, long hi, long chunk)
     ((void (*)(long, long, long))a[0].p)(lo, hi, chunk);
 }
 
+/* arg 17: the array added to the output, laid out as it (or NULL) */
 void chunk_conv_forward(const union karg *a, long lo, long hi, long chunk)
 {
-    conv_forward(A(0), A(1), A(2), (float *)A(3), lo, hi, I(4), I(5), I(6), I(7), I(8), I(9),
-                 I(10), I(11), I(12), I(13), a[14].i, a[15].i, a[16].i);
+    conv_forward_acc(A(0), A(1), A(2), (float *)A(3), lo, hi, I(4), I(5), I(6), I(7), I(8),
+                     I(9), I(10), I(11), I(12), I(13), a[14].i, a[15].i, a[16].i, A(17));
 }
 
 /* args 2, 3: per-chunk gw (floats) and gb (doubles, or NULL); 4, 5: their sizes */
