@@ -59,13 +59,16 @@ def _fits(c_in, c_out, taps, pass_):
     return c_out % CHANNEL_BLOCK == 0 and c_in <= max_in and c_in * taps <= max_depth
 
 
-def forward(xp, W, b, stride, out_hw):
-    """conv(xp, W) + b on a padded NHWC float32 array; returns NHWC (N, Ho, Wo, Cout).
+def forward(x, W, b, stride, pad, out_hw):
+    """conv(x, W) + b on an NHWC C-contiguous float32 ``x`` zero-padded by ``pad``
+    (rows, cols) on each side; returns NHWC (N, Ho, Wo, Cout).
 
-    ``W`` is Chainer's (Cout, Cin, kh, kw).
+    ``W`` is Chainer's (Cout, Cin, kh, kw).  The kernels pad each block of
+    images in cache as they go (no padded copy of the batch).
     """
     w = numpy.ascontiguousarray(W.transpose(2, 3, 1, 0))
-    return _run(xp, w, b, stride, out_hw)
+    (ph, pw) = pad
+    return _run(x, w, b, stride, out_hw, pad=(ph, pw, ph, pw))
 
 
 def data_gradient(gy, W, stride, pad, in_hw, acc=None):
@@ -84,6 +87,12 @@ def data_gradient(gy, W, stride, pad, in_hw, acc=None):
     n, ho, wo, c_out = gy.shape
     _, c_in, kh, kw = W.shape
     (sy, sx), (ph, pw), (h, w) = stride, pad, in_hw
+    if (sy, sx) == (1, 1) and ph < kh and pw < kw:
+        # One phase: gy padded by k - 1 - pad (in cache, by the kernels)
+        # convolved with the flipped kernel.
+        qh, qw = kh - 1 - ph, kw - 1 - pw
+        flipped = numpy.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1))
+        return _run(gy, flipped, None, (1, 1), (h, w), pad=(qh, qw, qh, qw), acc=acc)
     gx = numpy.empty((n, h, w, c_in), numpy.float32)
     rows = [_Phase(r, sy, ph, kh, h, ho) for r in range(sy)]
     cols = [_Phase(r, sx, pw, kw, w, wo) for r in range(sx)]
@@ -122,43 +131,45 @@ class _Phase:
         self.pad_hi = max(0, self.a_lo + self.count - out_size)
 
 
-def _run(xp, w, b, stride, out_hw, origin=None, out=None, acc=None):
-    """conv(xp, w) + b (+ acc) on the thread pool; ``w`` is (kh, kw, Cin, Cout).
+def _run(x, w, b, stride, out_hw, pad=(0, 0, 0, 0), origin=None, out=None, acc=None):
+    """conv(x zero-padded by ``pad`` (top, left, bottom, right), w) + b (+ acc) on
+    the thread pool; ``x`` is NHWC, ``w`` (kh, kw, Cin, Cout).
 
-    ``origin``: a view of ``xp`` starting at the first output's kernel origin
-    (default ``xp``).  ``out``: an NHWC view to write, any pixel and row
-    strides with contiguous channels (default: a new array).  ``acc``: an
-    array with ``out``'s shape and strides whose values are added.
+    ``origin``: a view of an unpadded ``x`` starting at the first output's
+    kernel origin (default ``x``).  ``out``: an NHWC view to write, any pixel
+    and row strides with contiguous channels (default: a new array).
+    ``acc``: an array with ``out``'s shape and strides whose values are added.
     """
-    n, hp, wp, cin = xp.shape
+    n, h, wd, cin = x.shape
     kh, kw, _, cout = w.shape
     (sy, sx), (ho, wo) = stride, out_hw
     y = numpy.empty((n, ho, wo, cout), numpy.float32) if out is None else out
-    x0 = xp if origin is None else origin
+    x0 = x if origin is None else origin
     y_img, y_row, y_pix = (step // y.itemsize for step in y.strides[:3])
     b = None if b is None else numpy.ascontiguousarray(b)
     if acc is not None and (acc.shape != y.shape or acc.strides != y.strides
                             or acc.dtype != numpy.float32):
         raise ValueError('fastcpu: the accumulated gradient must be laid out as the output')
-    _native.run('conv_forward', n, x0, w, b, y, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout,
-                y_img, y_row, y_pix, acc)
+    _native.run('conv_forward', n, x0, w, b, y, h, wd, cin, kh, kw, sy, sx, ho, wo, cout,
+                y_img, y_row, y_pix, acc, *pad)
     return y
 
 
-def backward_weights(xp, gy, w_shape, stride, bias=False):
-    """dL/dW (Chainer's (Cout, Cin, kh, kw)) from the padded NHWC input and NHWC ``gy``;
-    with ``bias``, also dL/db (gy summed over every pixel, in the same pass over gy)."""
-    n, hp, wp, cin = xp.shape
+def backward_weights(x, gy, w_shape, stride, pad, bias=False):
+    """dL/dW (Chainer's (Cout, Cin, kh, kw)) from the NHWC C-contiguous input (zero-padded
+    by ``pad`` (rows, cols) on each side, in cache) and NHWC ``gy``; with ``bias``, also
+    dL/db (gy summed over every pixel, in the same pass over gy)."""
+    n, h, w, cin = x.shape
     cout, _, kh, kw = w_shape
     _, ho, wo, _ = gy.shape
-    sy, sx = stride
+    (sy, sx), (ph, pw) = stride, pad
     # One partial gradient per chunk (the kernel zeroes it), added up in chunk
     # order below, so the result does not depend on which thread ran what.
     parts = _native.chunks(n)
     gw_parts = numpy.empty((parts, kh, kw, cin, cout), numpy.float32)
     gb_parts = numpy.empty((parts, cout), numpy.float64) if bias else None
-    _native.run('conv_backward_weights', n, xp, gy, gw_parts, gb_parts, gw_parts[0].size, cout,
-                hp, wp, cin, kh, kw, sy, sx, ho, wo, cout)
+    _native.run('conv_backward_weights', n, x, gy, gw_parts, gb_parts, gw_parts[0].size, cout,
+                h, w, cin, kh, kw, sy, sx, ho, wo, cout, ph, pw, ph, pw)
     total = gw_parts[0]
     for gw in gw_parts[1:]:
         total += gw

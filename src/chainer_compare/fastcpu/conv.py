@@ -61,11 +61,13 @@ class Convolution2D(chainer.function_node.FunctionNode):
             raise ValueError('fastcpu.convolution_2d: kernel {}x{} with pad {} does not '
                              'fit input {}x{}'.format(kh, kw, (self.ph, self.pw), h, w))
         if _direct.applies(x, W, b):
-            # Compiled direct convolution: no patch matrix; backward needs the padded input.
-            self._xpad = L.padded_nhwc(x, (self.ph, self.pw), (self.ph, self.pw))
-            y = _direct.forward(self._xpad, W, b, (self.sy, self.sx), (out_h, out_w))
+            # Compiled direct convolution: no patch matrix, no padded copy; the
+            # weight gradient reads the same NHWC input.
+            self._x_nhwc = numpy.ascontiguousarray(L.nhwc(x))
+            y = _direct.forward(self._x_nhwc, W, b, (self.sy, self.sx), (self.ph, self.pw),
+                                (out_h, out_w))
         else:
-            self._xpad = None
+            self._x_nhwc = None
             y = self._gemm_forward(x, W, b, kh, kw, out_h, out_w)
         y = L.to_nchw_view(y.reshape(n, out_h, out_w, c_out))
         if c_out <= NCHW_OUTPUT_MAX_CHANNELS and not _native.kernels_on():
@@ -145,10 +147,10 @@ class Convolution2DGrad(GradientNode):
         for i in self.indexes:
             if i == 0:
                 grads.append(self._grad_x(g, W, x.shape, out_h, out_w, x_acc))
-            elif i == 1 and conv._xpad is not None:
+            elif i == 1 and conv._x_nhwc is not None:
                 gy_nhwc = g.reshape(n, out_h, out_w, c_out)
-                gw = _direct.backward_weights(conv._xpad, gy_nhwc, W.shape, (conv.sy, conv.sx),
-                                              bias=2 in self.indexes)
+                gw = _direct.backward_weights(conv._x_nhwc, gy_nhwc, W.shape, (conv.sy, conv.sx),
+                                              (conv.ph, conv.pw), bias=2 in self.indexes)
                 if 2 in self.indexes:
                     gw, bias_grad = gw
                 grads.append(gw)

@@ -18,6 +18,9 @@
  *   gw  weight gradient (kh, kw, cin, cout)
  * Each entry point handles images [n0, n1) so threads can split the batch.
  */
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "kernels.h"
 
 /* Register tiles of the convolutions: up to XMAX pixels (or input channels)
@@ -157,42 +160,76 @@ static int images_per_block(long bytes_per_image)
 static int parts_of(int n, int most) { return (n + most - 1) / most; }
 static int part_size(int n, int parts, int t) { return n / parts + (t < n % parts); }
 
-/* y = conv(x, w) + b (b may be NULL) + acc (acc may be NULL: an array laid
- * out as y) for images n0..n1-1.  Output pixel (n, oy, ox) goes to y + n *
- * yimg + oy * yrow + ox * ypix (a plain NHWC y: ho * wo * cout, wo * cout,
- * cout; a strided data gradient writes one phase of every other pixel).  With
- * acc, a data gradient is added to the gradient accumulated so far for the
- * same input in the same pass, instead of a separate sum over both. */
-void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
-                      int n0, int n1, int hp, int wp, int cin, int kh, int kw,
-                      int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix,
-                      const float *acc)
+/* The images [n, n + nb) of x (N, h, w, cin) padded with zeros by (top,
+ * left, bottom, right): x's own memory without padding, else a copy in this
+ * thread's scratch buffer.  Padding a block of images that fits in L2 just
+ * before the tiles read it replaces a pass writing (and then reading) a
+ * padded copy of the whole batch. */
+static const float *padded_block(const float *x, long n, int nb, int h, int w, int cin,
+                                 const int pad[4])
 {
-    long xrow = (long)wp * cin;
-    int nb = images_per_block((long)hp * xrow * 4);
+    static __thread float *scratch;
+    static __thread long capacity;
+    if (!(pad[0] | pad[1] | pad[2] | pad[3])) return x + n * h * (long)w * cin;
+    long hp = h + pad[0] + pad[2], wp = w + pad[1] + pad[3], need = nb * hp * wp * cin;
+    if (need > capacity) {
+        free(scratch);
+        scratch = aligned_alloc(64, ((need * 4 + 63) / 64) * 64);
+        capacity = scratch ? need : 0;
+        if (!scratch) {  /* a few hundred kB: the process is out of memory */
+            fputs("chainer_compare.fastcpu: out of memory for a padded block\n", stderr);
+            abort();
+        }
+    }
+    pad_nhwc(x + n * h * (long)w * cin, scratch, 0, nb, h, w, cin, pad[0], pad[1], pad[2],
+             pad[3], 0.0f);
+    return scratch;
+}
+
+/* y = conv(xpad, w) + b (b may be NULL) + acc (acc may be NULL: an array laid
+ * out as y) for images n0..n1-1, where xpad is x (N, h, w, cin) padded by
+ * pad = (top, left, bottom, right) zeros.  Output pixel (n, oy, ox) goes to
+ * y + n * yimg + oy * yrow + ox * ypix (a plain NHWC y: ho * wo * cout,
+ * wo * cout, cout; a strided data gradient writes one phase of every other
+ * pixel).  With acc, a data gradient is added to the gradient accumulated so
+ * far for the same input in the same pass, instead of a separate sum. */
+void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
+                      int n0, int n1, int h, int w_, int cin, int kh, int kw,
+                      int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix,
+                      const float *acc, const int pad[4])
+{
+    int hp = h + pad[0] + pad[2], wp = w_ + pad[1] + pad[3];
+    long xrow = (long)wp * cin, ximg = hp * xrow;
+    int nb = images_per_block(ximg * 4);
     struct tiling tl = pick_tiling(cout, FWD_TILES_S, FWD_TILES_L);
     const fwd_tile_fn *table = tl.table;
     int tiles = parts_of(wo, tl.xmax), nx;
-    for (long nblk = n0; nblk < n1; nblk += nb)
+    for (long nblk = n0; nblk < n1; nblk += nb) {
+        int nimg = n1 - nblk < nb ? (int)(n1 - nblk) : nb;
+        const float *xb = padded_block(x, nblk, nimg, h, w_, cin, pad);
         for (int cb = 0; cb < cout; cb += tl.cstep)
-            for (long n = nblk; n < n1 && n < nblk + nb; n++)
+            for (long n = nblk; n < nblk + nimg; n++)
                 for (int oy = 0; oy < ho; oy++)
                     for (int t = 0, ox = 0; t < tiles; t++, ox += nx) {
                         long out = n * yimg + oy * yrow + ox * ypix + cb;
                         nx = part_size(wo, tiles, t);
-                        table[nx](x + ((n * hp + (long)oy * sy) * wp + (long)ox * sx) * cin,
+                        table[nx](xb + (n - nblk) * ximg + ((long)oy * sy * wp
+                                                            + (long)ox * sx) * cin,
                                   w + cb, b ? b + cb : 0, y + out,
                                   cin, kh, kw, xrow, (long)sx * cin, cout, ypix,
                                   acc ? acc + out : 0);
                     }
+    }
 }
 
+/* conv_forward_acc on an already padded x (hp x wp), nothing added. */
 void conv_forward(const float *x, const float *w, const float *b, float *y,
                   int n0, int n1, int hp, int wp, int cin, int kh, int kw,
                   int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix)
 {
+    static const int no_pad[4];
     conv_forward_acc(x, w, b, y, n0, n1, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout,
-                     yimg, yrow, ypix, 0);
+                     yimg, yrow, ypix, 0, no_pad);
 }
 
 /* Weight-gradient tile: CI input channels x CB vectors of output channels,
@@ -220,17 +257,19 @@ typedef void (*bww_tile_fn)(const float *, const float *, float *, int, int, lon
                             long, long);
 TILE_TABLES(BWW_TILE, bww_tile_, bww_tile_fn, BWW_TILES)
 
-/* gw = sum over images n0..n1-1 of x (*) gy, the weight gradient of
- * conv_forward, and gb (when not NULL) = gy summed over those images' pixels,
- * the bias gradient (float32 per image, float64 across images).  Images are
- * taken in blocks whose input and gradient fit in cache; each tile's
- * accumulators are loaded and stored once per block. */
+/* gw = sum over images n0..n1-1 of xpad (*) gy, the weight gradient of
+ * conv_forward_acc (xpad: x (N, h, w, cin) padded by pad), and gb (when not
+ * NULL) = gy summed over those images' pixels, the bias gradient (float32 per
+ * image, float64 across images).  Images are taken in blocks whose padded
+ * input and gradient fit in cache; each tile's accumulators are loaded and
+ * stored once per block. */
 void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
-                           int n0, int n1, int hp, int wp, int cin, int kh, int kw,
-                           int sy, int sx, int ho, int wo, int cout)
+                           int n0, int n1, int h, int w_, int cin, int kh, int kw,
+                           int sy, int sx, int ho, int wo, int cout, const int pad[4])
 {
-    long xrow = (long)wp * cin;
-    int nb = images_per_block(((long)hp * xrow + (long)ho * wo * cout) * 4);
+    int hp = h + pad[0] + pad[2], wp = w_ + pad[1] + pad[3];
+    long xrow = (long)wp * cin, ximg = hp * xrow;
+    int nb = images_per_block((ximg + (long)ho * wo * cout) * 4);
     struct tiling tl = pick_tiling(cout, BWW_TILES_S, BWW_TILES_L);
     const bww_tile_fn *table = tl.table;
     /* The tiles' "input channels" are the kw * cin pairs (kx, ci) of one kernel
@@ -242,6 +281,7 @@ void conv_backward_weights(const float *x, const float *gy, float *gw, double *g
         for (int j = 0; j < cout; j++) gb[j] = 0;
     for (long nblk = n0; nblk < n1; nblk += nb) {
         int nimg = n1 - nblk < nb ? (int)(n1 - nblk) : nb;
+        const float *xb = padded_block(x, nblk, nimg, h, w_, cin, pad);
         if (gb)  /* the bias gradient: gy summed per channel while the block is in cache */
             for (long n = nblk; n < nblk + nimg; n++)
                 for (int j = 0; j < cout; j += 8) {
@@ -255,7 +295,7 @@ void conv_backward_weights(const float *x, const float *gy, float *gw, double *g
                 for (int t = 0, f = 0, nf; t < groups; t++, f += nf) {
                     nf = part_size(depth, groups, t);
                     for (long n = nblk; n < nblk + nimg; n++)
-                        table[nf](x + (n * hp + ky) * xrow + f,
+                        table[nf](xb + (n - nblk) * ximg + ky * xrow + f,
                                   gy + n * ho * (long)wo * cout + cb,
                                   gw + ((long)ky * depth + f) * cout + cb,
                                   ho, wo, xrow * sy, (long)sx * cin, cout);

@@ -19,12 +19,12 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
                   int n0, int n1, int hp, int wp, int cin, int kh, int kw,
                   int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix);
 void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
-                      int n0, int n1, int hp, int wp, int cin, int kh, int kw,
+                      int n0, int n1, int h, int w_, int cin, int kh, int kw,
                       int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix,
-                      const float *acc);
+                      const float *acc, const int pad[4]);
 void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
-                           int n0, int n1, int hp, int wp, int cin, int kh, int kw,
-                           int sy, int sx, int ho, int wo, int cout);
+                           int n0, int n1, int h, int w_, int cin, int kh, int kw,
+                           int sy, int sx, int ho, int wo, int cout, const int pad[4]);
 void bn_stats(const float *x, double *sums, long r0, long r1, int c);
 void bn_apply(const float *x, float *y, const float *scale, const float *shift,
               long r0, long r1, int c, int relu);

@@ -217,19 +217,30 @@ void chunk_python(const union karg *a, long lo, long hi, long chunk)
     ((void (*)(long, long, long))a[0].p)(lo, hi, chunk);
 }
 
-/* arg 17: the array added to the output, laid out as it (or NULL) */
-void chunk_conv_forward(const union karg *a, long lo, long hi, long chunk)
+static void pads(const union karg *a, int pad[4])
 {
-    conv_forward_acc(A(0), A(1), A(2), (float *)A(3), lo, hi, I(4), I(5), I(6), I(7), I(8),
-                     I(9), I(10), I(11), I(12), I(13), a[14].i, a[15].i, a[16].i, A(17));
+    for (int k = 0; k < 4; k++) pad[k] = (int)a[k].i;
 }
 
-/* args 2, 3: per-chunk gw (floats) and gb (doubles, or NULL); 4, 5: their sizes */
+/* arg 17: the array added to the output, laid out as it (or NULL); 18-21: the
+ * zero padding (top, left, bottom, right) of the input (args 4, 5: its size) */
+void chunk_conv_forward(const union karg *a, long lo, long hi, long chunk)
+{
+    int pad[4];
+    pads(a + 18, pad);
+    conv_forward_acc(A(0), A(1), A(2), (float *)A(3), lo, hi, I(4), I(5), I(6), I(7), I(8),
+                     I(9), I(10), I(11), I(12), I(13), a[14].i, a[15].i, a[16].i, A(17), pad);
+}
+
+/* args 2, 3: per-chunk gw (floats) and gb (doubles, or NULL); 4, 5: their
+ * sizes; 16-19: the input's padding */
 void chunk_conv_backward_weights(const union karg *a, long lo, long hi, long chunk)
 {
+    int pad[4];
+    pads(a + 16, pad);
     conv_backward_weights(A(0), A(1), (float *)A(2) + chunk * a[4].i,
                           A(3) ? (double *)A(3) + chunk * a[5].i : 0, lo, hi, I(6), I(7), I(8),
-                          I(9), I(10), I(11), I(12), I(13), I(14), I(15));
+                          I(9), I(10), I(11), I(12), I(13), I(14), I(15), pad);
 }
 
 /* arg 1: per-chunk sums, 2 * c doubles each */
