@@ -186,3 +186,35 @@ def test_one_thread_runs_one_chunk(monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '2')
     assert _native.chunks(1000) == 2 * _native._threads.CHUNKS_PER_THREAD
     assert _native.chunks(3) == 3
+
+
+_MASK_CASES = [((8, 64, 16, 16), 0.25, 0), ((3, 5, 7, 9), 0.5, 1), ((1000,), 0.5, 623),
+               ((7, 1025), 0.1, 5), ((5, 313), 0.3, 3), ((2, 3, 4, 5), 0.5, 624),
+               ((1,), 0.5, 623), ((313,), 0.5, 1), ((2, 16, 3, 3), 0.999, 10)]
+
+
+@pytest.mark.requires('kernels')
+@pytest.mark.parametrize('shape,ratio,drawn_before,layout', [
+    case + (layout,) for case in _MASK_CASES
+    for layout in (('C', 'channels-last') if len(case[0]) == 4 else ('C',))])
+def test_dropout_mask_is_numpys_draw_bit_for_bit(shape, ratio, drawn_before, layout):
+    """The kernels' mask equals (random_sample(shape) >= ratio) * scale from the
+    global stream at any position, in the input's memory layout, and leaves the
+    stream exactly where NumPy's draw would."""
+    import numpy
+    from chainer_compare.fastcpu import random as fast_random
+    like = numpy.zeros(shape, numpy.float32)
+    if layout == 'channels-last':
+        like = like.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+    numpy.random.seed(3)
+    numpy.random.random_sample(drawn_before)
+    mask = fast_random.dropout_mask(like, ratio)
+    after = numpy.random.random_sample(7)
+    numpy.random.seed(3)
+    numpy.random.random_sample(drawn_before)
+    expected = ((numpy.random.random_sample(shape) >= ratio)
+                * numpy.float32(1 / (1 - ratio))).astype(numpy.float32)
+    numpy.testing.assert_array_equal(mask, expected)
+    assert mask.strides == like.strides
+    numpy.testing.assert_array_equal(after, numpy.random.random_sample(7))
+    assert fast_random.dropout_mask(like.astype(numpy.float64), ratio) is None  # NumPy draws

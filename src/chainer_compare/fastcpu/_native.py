@@ -52,6 +52,7 @@ _SIGNATURES = {  # name: (argument types, result type)
     'pool_run': ([_P, _P, _I, _L, _L, _I, _I], _I),
     'conv_wide_tiles': ([], _I),
     'pool_stats': ([_P], None),
+    'dropout_mask': ([_P, _I, _P] + [_I] * 4 + [_L] * 4 + [ctypes.c_uint64, ctypes.c_float], _I),
     # Called directly (one thread) by bench/bench_kernels.py.
     'conv_forward': ([_P, _P, _P, _P] + [_I] * 12 + [_L] * 3, None),
 }

@@ -187,3 +187,84 @@ void max_pool_backward(const float *gy, const unsigned char *win, float *gx, int
                 }
             }
 }
+
+/* ---- Dropout masks from NumPy's legacy MT19937 stream, exactly ----
+ * NumPy's random_sample draws each double from two tempered MT19937 words,
+ * (a >> 5) * 2^26 + (b >> 6) over 2^53, one function call per word; here the
+ * 624-word state is twisted and tempered in vectorizable loops and each pair
+ * compared as an integer with the threshold, so a mask costs a fraction of
+ * NumPy's draw (the same numbers: the caller hands the state back to NumPy). */
+#include <stdint.h>
+#define MT_N 624
+#define MT_M 397
+#define MT_TWIST(u, v, w) ((w) ^ ((((u) & 0x80000000u) | ((v) & 0x7fffffffu)) >> 1) \
+                          ^ (-((v) & 1u) & 0x9908b0dfu))
+
+static void mt_twist(uint32_t *key)
+{
+    for (int i = 0; i < MT_N - MT_M; i++) key[i] = MT_TWIST(key[i], key[i + 1], key[i + MT_M]);
+    for (int i = MT_N - MT_M; i < MT_N - 1; i++)
+        key[i] = MT_TWIST(key[i], key[i + 1], key[i + MT_M - MT_N]);
+    key[MT_N - 1] = MT_TWIST(key[MT_N - 1], key[0], key[MT_M - 1]);
+}
+
+static void mt_temper(const uint32_t *key, uint32_t *out, int from)
+{
+    for (int i = from; i < MT_N; i++) {
+        uint32_t y = key[i];
+        y ^= y >> 11;
+        y ^= (y << 7) & 0x9d2c5680u;
+        y ^= (y << 15) & 0xefc60000u;
+        out[i - from] = y ^ (y >> 18);
+    }
+}
+
+/* mask[i0, i1, i2, i3] (element strides s0..s3) = scale where the double
+ * random_sample would draw for that element, in C order of the shape
+ * (d0, d1, d2, d3), is >= ratio (threshold = ceil(ratio * 2^53)), else 0.
+ * key/pos: NumPy's MT19937 state, advanced in place; returns the new pos.
+ * The stream is taken a state (624 words) at a time: twisted and tempered,
+ * its pairs compared into vals in one vectorizable loop, then written out. */
+int dropout_mask(uint32_t *key, int pos, float *mask, int d0, int d1, int d2, int d3,
+                 long s0, long s1, long s2, long s3, uint64_t threshold, float scale)
+{
+    uint32_t words[MT_N + 1];
+    float vals[MT_N / 2 + 1];
+    long total = (long)d0 * d1 * d2 * d3, done = 0;
+    long a = 0, b = 0, c = 0, d = 0;  /* the next element's index */
+    int have = 0;  /* words carried over (0 or 1: half of a pair) */
+    while (done < total) {
+        if (pos == MT_N) {
+            mt_twist(key);
+            pos = 0;
+        }
+        mt_temper(key, words + have, pos);
+        int avail = have + MT_N - pos;
+        long pairs = avail / 2;
+        if (pairs > total - done) pairs = total - done;
+        for (long k = 0; k < pairs; k++) {
+            uint64_t v = (uint64_t)(words[2 * k] >> 5) << 26 | (words[2 * k + 1] >> 6);
+            vals[k] = v >= threshold ? scale : 0.0f;
+        }
+        int used = (int)(2 * pairs) - have;  /* words of this state consumed */
+        pos += used;
+        have = 0;
+        if (pairs < total - done && avail % 2) {  /* half a pair: finish it next state */
+            words[0] = words[avail - 1];
+            have = 1;
+            pos = MT_N;
+        }
+        for (long k = 0; k < pairs; k++) {
+            mask[a * s0 + b * s1 + c * s2 + d * s3] = vals[k];
+            if (++d == d3) {
+                d = 0;
+                if (++c == d2) {
+                    c = 0;
+                    if (++b == d1) { b = 0; a++; }
+                }
+            }
+        }
+        done += pairs;
+    }
+    return pos;
+}

@@ -18,6 +18,7 @@ import chainer.links as L
 import numpy
 from chainer.utils import conv as conv_utils
 
+from chainer_compare.fastcpu import random as fastcpu_random
 from chainer_compare.models import ops
 
 
@@ -30,14 +31,18 @@ def dropout(x, ratio):
         return x
     arr = x.array if isinstance(x, chainer.Variable) else x
     xp = chainer.backend.get_array_module(arr)
-    if xp is numpy:
-        uniform = numpy.random.random_sample(arr.shape)
-    else:  # CuPy can draw float32 directly (half the memory)
-        uniform = xp.random.random_sample(arr.shape, dtype=numpy.float32)
     # The mask in x's memory layout (channels-last on the fast CPU path), so
-    # that x * mask keeps it and the next layer needs no conversion.
-    mask = xp.empty_like(arr)
-    xp.multiply(uniform >= ratio, arr.dtype.type(1.0 / (1.0 - ratio)), out=mask)
+    # that x * mask keeps it and the next layer needs no conversion.  On NumPy
+    # the compiled kernels draw it when they can: the same numbers from the
+    # same stream, about 3x faster (fastcpu/random.py).
+    mask = fastcpu_random.dropout_mask(arr, ratio) if xp is numpy else None
+    if mask is None:
+        if xp is numpy:
+            uniform = numpy.random.random_sample(arr.shape)
+        else:  # CuPy can draw float32 directly (half the memory)
+            uniform = xp.random.random_sample(arr.shape, dtype=numpy.float32)
+        mask = xp.empty_like(arr)
+        xp.multiply(uniform >= ratio, arr.dtype.type(1.0 / (1.0 - ratio)), out=mask)
     return F.dropout(x, ratio, mask=mask)
 
 
