@@ -158,3 +158,32 @@ def test_relu_mask_recomputed_in_backward_is_exactly_the_forward_one():
     _native.run('bn_grad_apply', rows, gy, x, scale, shift, gx, one, zero, zero, c)
     assert 0.2 < (y > 0).mean() < 0.8  # the borderline cases are there
     numpy.testing.assert_array_equal(gx, numpy.where(y > 0, gy, 0))
+
+
+@pytest.mark.requires('kernels')
+@pytest.mark.parametrize('case', [(16, 16, 32, 3, 1, 1), (16, 32, 32, 3, 2, 1), (64, 128, 8, 5, 1, 2),
+                                  (3, 64, 32, 3, 1, 1), (256, 256, 7, 3, 1, 1)],
+                         ids=lambda c: 'x'.join(map(str, c)))
+@pytest.mark.parametrize('relu', [True, False], ids=['relu', 'linear'])
+@pytest.mark.parametrize('with_bias', [True, False], ids=['bias', 'nobias'])
+def test_convolution_with_folded_normalization_matches_the_two_functions(case, relu, with_bias):
+    """Evaluation: BN folded into the convolution's weights and bias, ReLU in its
+    store, equals Chainer's convolution then fixed BN (then ReLU)."""
+    from fastcpu_support import conv_arrays
+    c_in, c_out, size, k, stride, pad = case
+    x, W, b = conv_arrays(c_in, c_out, size, k, numpy.float32, n=3)
+    b = b if with_bias else None
+    rng = numpy.random.RandomState(5)
+    gamma, beta, mean = (rng.standard_normal(c_out).astype(numpy.float32) for _ in range(3))
+    var = rng.uniform(0.2, 2, c_out).astype(numpy.float32)
+    expected = F.fixed_batch_normalization(F.convolution_2d(x, W, b, stride, pad),
+                                           gamma, beta, mean, var, eps=2e-5)
+    expected = (F.relu(expected) if relu else expected).array
+    with chainer.no_backprop_mode():
+        y = fastcpu.convolution_inference(x, W, b, gamma, beta, mean, var, 2e-5, stride, pad,
+                                          relu)
+    assert y.creator is None and y.shape == expected.shape
+    assert_close(y.array, expected)
+    # With backprop on there is no graph to build here: the caller runs the two nodes.
+    assert fastcpu.convolution_inference(x, W, b, gamma, beta, mean, var, 2e-5, stride, pad,
+                                         relu) is None

@@ -12,7 +12,8 @@ padding, average pooling dividing by the full window) are Chainer's.  Double
 backward is not supported: it raises a clear error (turn the fast path off
 with ``chainer.using_config('fast_cpu', False)`` / ``--no_fast_cpu``).
 """
-from chainer_compare.fastcpu.batchnorm import batch_normalization, fixed_batch_normalization
+from chainer_compare.fastcpu.batchnorm import (batch_normalization, convolution_inference,
+                                               fixed_batch_normalization)
 from chainer_compare.fastcpu.conv import convolution_2d
 from chainer_compare.fastcpu.elementwise import add_relu, relu
 from chainer_compare.fastcpu.linear import linear
@@ -22,5 +23,5 @@ from chainer_compare.fastcpu.shortcut import zero_pad_subsample
 AVAILABLE = True
 
 __all__ = ['AVAILABLE', 'add_relu', 'average_pooling_2d', 'batch_normalization',
-           'convolution_2d', 'fixed_batch_normalization', 'linear', 'max_pooling_2d', 'relu',
+           'convolution_2d', 'convolution_inference', 'fixed_batch_normalization', 'linear', 'max_pooling_2d', 'relu',
            'zero_pad_subsample']

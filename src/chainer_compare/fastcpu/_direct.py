@@ -59,16 +59,16 @@ def _fits(c_in, c_out, taps, pass_):
     return c_out % CHANNEL_BLOCK == 0 and c_in <= max_in and c_in * taps <= max_depth
 
 
-def forward(x, W, b, stride, pad, out_hw):
-    """conv(x, W) + b on an NHWC C-contiguous float32 ``x`` zero-padded by ``pad``
-    (rows, cols) on each side; returns NHWC (N, Ho, Wo, Cout).
+def forward(x, W, b, stride, pad, out_hw, relu=False):
+    """conv(x, W) + b (then max(., 0) with ``relu``) on an NHWC C-contiguous float32
+    ``x`` zero-padded by ``pad`` (rows, cols) on each side; returns NHWC (N, Ho, Wo, Cout).
 
     ``W`` is Chainer's (Cout, Cin, kh, kw).  The kernels pad each block of
     images in cache as they go (no padded copy of the batch).
     """
     w = numpy.ascontiguousarray(W.transpose(2, 3, 1, 0))
     (ph, pw) = pad
-    return _run(x, w, b, stride, out_hw, pad=(ph, pw, ph, pw))
+    return _run(x, w, b, stride, out_hw, pad=(ph, pw, ph, pw), relu=relu)
 
 
 def data_gradient(gy, W, stride, pad, in_hw, acc=None):
@@ -131,9 +131,10 @@ class _Phase:
         self.pad_hi = max(0, self.a_lo + self.count - out_size)
 
 
-def _run(x, w, b, stride, out_hw, pad=(0, 0, 0, 0), origin=None, out=None, acc=None):
-    """conv(x zero-padded by ``pad`` (top, left, bottom, right), w) + b (+ acc) on
-    the thread pool; ``x`` is NHWC, ``w`` (kh, kw, Cin, Cout).
+def _run(x, w, b, stride, out_hw, pad=(0, 0, 0, 0), origin=None, out=None, acc=None,
+         relu=False):
+    """conv(x zero-padded by ``pad`` (top, left, bottom, right), w) + b (+ acc, then
+    max(., 0) with ``relu``) on the thread pool; ``x`` is NHWC, ``w`` (kh, kw, Cin, Cout).
 
     ``origin``: a view of an unpadded ``x`` starting at the first output's
     kernel origin (default ``x``).  ``out``: an NHWC view to write, any pixel
@@ -151,7 +152,7 @@ def _run(x, w, b, stride, out_hw, pad=(0, 0, 0, 0), origin=None, out=None, acc=N
                             or acc.dtype != numpy.float32):
         raise ValueError('fastcpu: the accumulated gradient must be laid out as the output')
     _native.run('conv_forward', n, x0, w, b, y, h, wd, cin, kh, kw, sy, sx, ho, wo, cout,
-                y_img, y_row, y_pix, acc, *pad)
+                y_img, y_row, y_pix, acc, *pad, int(relu))
     return y
 
 

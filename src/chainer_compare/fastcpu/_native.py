@@ -45,7 +45,7 @@ ENV_CFLAGS = 'CHAINER_COMPARE_CFLAGS'
 #: How long (microseconds) the pool's idle workers spin for the next kernel
 #: call before they sleep.
 ENV_SPIN = 'CHAINER_COMPARE_SPIN_US'
-SPIN_US_DEFAULT = 100
+SPIN_US_DEFAULT = 300
 
 _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 _SIGNATURES = {  # name: (argument types, result type)

@@ -21,7 +21,7 @@ import chainer
 import chainer.functions as F
 import numpy
 
-from chainer_compare.fastcpu import _bn_kernels
+from chainer_compare.fastcpu import _bn_kernels, _direct
 from chainer_compare.fastcpu import _layout as L
 from chainer_compare.fastcpu.conv import GradientNode
 
@@ -151,3 +151,30 @@ def fixed_batch_normalization(x, gamma, beta, mean, var, eps=2e-5, relu=False):
         return _bn_kernels.inference(arrays[0], arrays[1], arrays[2], mean, var, eps, relu)
     y = F.fixed_batch_normalization(x, gamma, beta, mean, var, eps=eps)
     return F.relu(y) if relu else y
+
+
+def convolution_inference(x, W, b, gamma, beta, mean, var, eps, stride, pad, relu):
+    """``fixed_batch_normalization(convolution_2d(x, W, b))`` (then ReLU) as one
+    convolution under ``no_backprop_mode``: the normalization folded into the
+    weights (W * s per output channel, s = gamma / sqrt(var + eps)) and the bias
+    (s * (b - mean) + beta), the ReLU applied as the kernels store each output
+    tile; no normalization pass over the activations.  A Variable without a
+    creator, or None where the kernels do not apply (the caller then runs the
+    two functions).
+    """
+    x, W, b, gamma, beta = (a.array if isinstance(a, chainer.Variable) else a
+                            for a in (x, W, b, gamma, beta))
+    if (chainer.config.enable_backprop or not isinstance(x, numpy.ndarray) or x.ndim != 4
+            or any(a.dtype != numpy.float32 for a in (x, W, gamma, beta))
+            or not _direct.applies(x, W, b)):
+        return None
+    scale = gamma.astype(numpy.float64) / numpy.sqrt(var.astype(numpy.float64) + eps)
+    shift = beta - scale * mean + (0 if b is None else scale * b)
+    n, _, h, w = x.shape
+    c_out, _, kh, kw = W.shape
+    (sy, sx), (ph, pw) = L.pair(stride), L.pair(pad)
+    out_hw = L.outsize(h, kh, sy, ph), L.outsize(w, kw, sx, pw)
+    y = _direct.forward(numpy.ascontiguousarray(L.nhwc(x)),
+                        (W * scale[:, None, None, None]).astype(numpy.float32),
+                        shift.astype(numpy.float32), (sy, sx), (ph, pw), out_hw, relu=relu)
+    return chainer.Variable(L.to_nchw_view(y), requires_grad=False)

@@ -101,13 +101,13 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
  * origin; sxc: elements between horizontally adjacent outputs' inputs
  * (stride x cin); ypix: elements between adjacent outputs in y.  acc0 (or
  * NULL): an array laid out as y whose values are added to the outputs (a
- * gradient accumulated so far, see conv_forward_acc). */
+ * gradient accumulated so far, see conv_forward_acc); relu: store max(., 0). */
 #define FWD_TILE(XB, CB, VT, VW) FWD_TILE_(XB, CB, VT, VW)
 #define FWD_TILE_(XB, CB, VT, VW)                                                 \
 static void fwd_tile_##XB##_##CB##_##VW(const float *x0, const float *w0,          \
                                         const float *b, float *y0, int cin, int kh, \
                                         int kw, long xrow, long sxc, long cout,   \
-                                        long ypix, const float *acc0)             \
+                                        long ypix, const float *acc0, int relu)   \
 {                                                                                 \
     VT a[XB][CB];                                                                 \
     for (int j = 0; j < CB; j++) {                                                \
@@ -123,10 +123,16 @@ static void fwd_tile_##XB##_##CB##_##VW(const float *x0, const float *w0,       
         for (int f = 0; f < kw * cin; f++)                                        \
             TILE_RANK1(a, XB, CB, VT, VW, wr + f * cout, xr + f, sxc);            \
     }                                                                             \
+    if (relu)                                                                     \
+        for (int i = 0; i < XB; i++)                                              \
+            for (int j = 0; j < CB; j++) {                                        \
+                __typeof__(a[0][0] > a[0][0]) pos_ = a[i][j] > (VT){0};           \
+                a[i][j] = (VT)(pos_ & (__typeof__(pos_))a[i][j]);                 \
+            }                                                                     \
     TILE_STORE(a, XB, CB, VT, VW, y0, ypix);                                      \
 }
 typedef void (*fwd_tile_fn)(const float *, const float *, const float *, float *,
-                            int, int, int, long, long, long, long, const float *);
+                            int, int, int, long, long, long, long, const float *, int);
 TILE_TABLES(FWD_TILE, fwd_tile_, fwd_tile_fn, FWD_TILES)
 
 /* Whether the 16-float tiles are built (the Python side sets its limits by it). */
@@ -192,11 +198,13 @@ static const float *padded_block(const float *x, long n, int nb, int h, int w, i
  * y + n * yimg + oy * yrow + ox * ypix (a plain NHWC y: ho * wo * cout,
  * wo * cout, cout; a strided data gradient writes one phase of every other
  * pixel).  With acc, a data gradient is added to the gradient accumulated so
- * far for the same input in the same pass, instead of a separate sum. */
+ * far for the same input in the same pass, instead of a separate sum; with
+ * relu, outputs are max(., 0) (an evaluation-mode conv + BN + ReLU, the BN
+ * folded into w and b). */
 void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
                       int n0, int n1, int h, int w_, int cin, int kh, int kw,
                       int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix,
-                      const float *acc, const int pad[4])
+                      const float *acc, const int pad[4], int relu)
 {
     int hp = h + pad[0] + pad[2], wp = w_ + pad[1] + pad[3];
     long xrow = (long)wp * cin, ximg = hp * xrow;
@@ -217,7 +225,7 @@ void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
                                                             + (long)ox * sx) * cin,
                                   w + cb, b ? b + cb : 0, y + out,
                                   cin, kh, kw, xrow, (long)sx * cin, cout, ypix,
-                                  acc ? acc + out : 0);
+                                  acc ? acc + out : 0, relu);
                     }
     }
 }
@@ -229,7 +237,7 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
 {
     static const int no_pad[4];
     conv_forward_acc(x, w, b, y, n0, n1, hp, wp, cin, kh, kw, sy, sx, ho, wo, cout,
-                     yimg, yrow, ypix, 0, no_pad);
+                     yimg, yrow, ypix, 0, no_pad, 0);
 }
 
 /* Weight-gradient tile: CI input channels x CB vectors of output channels,

@@ -21,7 +21,7 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
 void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
                       int n0, int n1, int h, int w_, int cin, int kh, int kw,
                       int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix,
-                      const float *acc, const int pad[4]);
+                      const float *acc, const int pad[4], int relu);
 void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
                            int n0, int n1, int h, int w_, int cin, int kh, int kw,
                            int sy, int sx, int ho, int wo, int cout, const int pad[4]);

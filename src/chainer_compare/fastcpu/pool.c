@@ -223,13 +223,15 @@ static void pads(const union karg *a, int pad[4])
 }
 
 /* arg 17: the array added to the output, laid out as it (or NULL); 18-21: the
- * zero padding (top, left, bottom, right) of the input (args 4, 5: its size) */
+ * zero padding (top, left, bottom, right) of the input (args 4, 5: its size);
+ * 22: ReLU on the output */
 void chunk_conv_forward(const union karg *a, long lo, long hi, long chunk)
 {
     int pad[4];
     pads(a + 18, pad);
     conv_forward_acc(A(0), A(1), A(2), (float *)A(3), lo, hi, I(4), I(5), I(6), I(7), I(8),
-                     I(9), I(10), I(11), I(12), I(13), a[14].i, a[15].i, a[16].i, A(17), pad);
+                     I(9), I(10), I(11), I(12), I(13), a[14].i, a[15].i, a[16].i, A(17), pad,
+                     I(22));
 }
 
 /* args 2, 3: per-chunk gw (floats) and gb (doubles, or NULL); 4, 5: their

@@ -85,10 +85,12 @@ class ConvBlock(chainer.Chain):
                        if batchnorm else None)
 
     def forward(self, x):
-        h = self.conv(x)
         if (self.bn is not None and not self.bn_after_activation
-                and self.activation is F.relu):
-            return ops.batch_normalization_relu(self.bn, h)  # one fused node on CPU
+                and self.activation in (F.relu, None)):
+            # One fused node on CPU (one convolution in evaluation).
+            return ops.convolution_batch_normalization(self.conv, self.bn, x,
+                                                       relu=self.activation is F.relu)
+        h = self.conv(x)
         if self.bn is not None and not self.bn_after_activation:
             h = self.bn(h)
         if self.activation is F.relu:

@@ -79,8 +79,8 @@ class ResidualBlock(chainer.Chain):
             if random_uniform(xp) < self.skip_ratio:
                 # The input is a ReLU output, so this equals relu(shortcut).
                 return chainer.as_variable(shortcut)
-        h = ops.batch_normalization_relu(self.bn1, self.conv1(x))
-        h = self.bn2(self.conv2(h))
+        h = ops.convolution_batch_normalization(self.conv1, self.bn1, x, relu=True)
+        h = ops.convolution_batch_normalization(self.conv2, self.bn2, h)
         if not train and self.skip_ratio > 0:
             h = h * (1.0 - self.skip_ratio)
         if self.swapout:
