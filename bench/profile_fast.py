@@ -13,12 +13,24 @@ convolution (layout, bias), NumPy pooling, and Chainer's own functions
 only: a kernel's time is the main thread's share of the batch plus its wait
 for the other threads' chunks.
 Prints the groups and the top functions.
+
+``--pool`` instead times ``--steps`` steps of each of ``--model``
+(comma-separated) without cProfile and reports, per step, from pool.c's
+counters: the kernel jobs, the calling thread's time inside them (of which
+waiting for the other threads' chunks), the time outside any job (Python, the
+graph, NumPy on one thread), the workers' busy time and the CPU/wall share;
+``--json PATH`` records them with the command, date, commit and machine.
+
+    python bench/profile_fast.py --pool --model residual,vgg --steps 10 --json out.json
 """
 import argparse
 import cProfile
+import json
 import os
 import pstats
+import statistics
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 for path in (os.path.join(os.path.dirname(HERE), 'src'), HERE):
@@ -54,7 +66,13 @@ def main(argv=None):
     p.add_argument('--steps', type=int, default=3, help='profiled steps (default 3)')
     p.add_argument('--batch', type=int, default=128, help='minibatch (default 128)')
     p.add_argument('--top', type=int, default=12, help='functions listed (default 12)')
+    p.add_argument('--pool', action='store_true',
+                   help="per-step counters of the kernels' thread pool instead of cProfile")
+    p.add_argument('--eval', action='store_true', help='with --pool: inference passes')
+    p.add_argument('--json', help='with --pool: write the numbers and their provenance here')
     args = p.parse_args(argv)
+    if args.pool:
+        return pool_profile(args, argv)
     x, t = speed.synthetic_batch(args.batch)
     step = speed.chainer_step(args.model, {'res_depth': 3}, x, t, fast_cpu=True)
     step(0)
@@ -85,6 +103,46 @@ def main(argv=None):
                                                         seconds / args.steps))
     print()
     stats.sort_stats('tottime').print_stats(args.top)
+
+
+def pool_profile(args, argv):
+    from chainer_compare.fastcpu import _native
+    x, t = speed.synthetic_batch(args.batch)
+    results = {}
+    for model in args.model.split(','):
+        step = speed.chainer_step(model, {'res_depth': 3}, x, t, fast_cpu=True,
+                                  train=not args.eval)
+        step(0)
+        step(1)
+        rows = []
+        for index in range(args.steps):
+            before, start, cpu = _native.pool_stats(), time.perf_counter(), time.process_time()
+            step(index)
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+            after = _native.pool_stats()
+            delta = {k: after[k] - before[k] for k in after}
+            rows.append({'wall_s': wall, 'cpu_per_wall': cpu / wall, 'jobs': delta['jobs'],
+                         'in_pool_s': delta['in_pool_s'],
+                         'waiting_s': delta['caller_wait_s'],
+                         'outside_pool_s': wall - delta['in_pool_s'],
+                         'worker_busy_s': delta['worker_busy_s']})
+        medians = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        results[model] = {'median': medians, 'steps': rows}
+        print('{} ({} steps, medians): {:.4f} s, CPU/wall {:.2f}, {} jobs, in jobs {:.4f} s '
+              '(waiting {:.4f}), outside {:.4f} s, workers busy {:.4f} s'.format(
+                  model, args.steps, medians['wall_s'], medians['cpu_per_wall'],
+                  int(medians['jobs']), medians['in_pool_s'], medians['waiting_s'],
+                  medians['outside_pool_s'], medians['worker_busy_s']))
+    if args.json:
+        from bench_env import environment, provenance
+        from chainer_compare.safeio import atomic_write_text
+        record = {'provenance': dict(
+                      provenance('profile_fast.py', environment()), file=args.json,
+                      command='python bench/profile_fast.py ' + ' '.join(
+                          argv if argv is not None else sys.argv[1:])),
+                  'mode': 'inference' if args.eval else 'training', 'batch': args.batch,
+                  'models': results}
+        atomic_write_text(args.json, json.dumps(record, indent=1) + '\n')
 
 
 if __name__ == '__main__':

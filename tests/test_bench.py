@@ -265,3 +265,22 @@ def test_bench_data_repeats_and_writes_its_results_file(tmp_path):
             'image, image_norm and their covariances', 'ZCA matrices, whitened and wrote everything']
     assert result['wall_s']['min'] <= result['wall_s']['median'] <= result['wall_s']['max']
     assert (tmp_path / 'work' / 'dataset' / 'manifest.json').exists()
+
+
+@pytest.mark.requires('kernels')
+def test_profile_fast_pool_counts_the_kernel_jobs_of_a_step(tmp_path):
+    """`bench/profile_fast.py --pool --json` as a user runs it: per step, the
+    kernel jobs and where the calling thread's time went add up to the step."""
+    out = tmp_path / 'pool.json'
+    subprocess.run([sys.executable, os.path.join(ROOT, 'bench', 'profile_fast.py'), '--pool',
+                    '--model', 'residual', '--steps', '2', '--batch', '8', '--json', str(out)],
+                   check=True, capture_output=True, text=True, timeout=600)
+    result = json.loads(out.read_text())
+    assert {'command', 'date', 'commit', 'machine'} <= set(result['provenance'])
+    assert result['mode'] == 'training' and result['batch'] == 8
+    steps = result['models']['residual']['steps']
+    assert len(steps) == 2
+    for step in steps:
+        assert step['jobs'] > 50  # ResNet-20: every conv, BN and ReLU pass is a job
+        assert 0 <= step['waiting_s'] <= step['in_pool_s'] <= step['wall_s']
+        assert step['outside_pool_s'] == pytest.approx(step['wall_s'] - step['in_pool_s'])

@@ -241,28 +241,30 @@ void conv_forward(const float *x, const float *w, const float *b, float *y,
 }
 
 /* Weight-gradient tile: CI input channels x CB vectors of output channels,
- * summed over nr output rows of wo pixels.  x0: input under output (row 0,
- * col 0) for this kernel offset and first channel; g0: gy of that output,
- * first channel of the block. */
+ * summed over nr output rows of wo pixels of nimg images (ximg, gimg apart in
+ * x and gy), the accumulators loaded and stored once for all of them.  x0:
+ * input under output (row 0, col 0) for this kernel offset and first channel;
+ * g0: gy of that output, first channel of the block. */
 #define BWW_TILE(CI, CB, VT, VW) BWW_TILE_(CI, CB, VT, VW)
 #define BWW_TILE_(CI, CB, VT, VW)                                                 \
 static void bww_tile_##CI##_##CB##_##VW(const float *x0, const float *g0, float *gw0, \
                                         int nr, int wo, long xrow, long sxc,      \
-                                        long cout)                                \
+                                        long cout, int nimg, long ximg, long gimg) \
 {                                                                                 \
     VT a[CI][CB];                                                                 \
     for (int i = 0; i < CI; i++)                                                  \
         for (int j = 0; j < CB; j++) a[i][j] = *(const VT *)(gw0 + i * cout + VW * j); \
-    for (int r = 0; r < nr; r++) {                                                \
-        const float *xr = x0 + r * xrow;                                          \
-        const float *g = g0 + (long)r * wo * cout;                                \
-        for (int ox = 0; ox < wo; ox++)                                           \
-            TILE_RANK1(a, CI, CB, VT, VW, g + ox * cout, xr + ox * sxc, 1);       \
-    }                                                                             \
+    for (int m = 0; m < nimg; m++)                                                \
+        for (int r = 0; r < nr; r++) {                                            \
+            const float *xr = x0 + m * ximg + r * xrow;                           \
+            const float *g = g0 + m * gimg + (long)r * wo * cout;                 \
+            for (int ox = 0; ox < wo; ox++)                                       \
+                TILE_RANK1(a, CI, CB, VT, VW, g + ox * cout, xr + ox * sxc, 1);   \
+        }                                                                         \
     TILE_STORE(a, CI, CB, VT, VW, gw0, cout);                                     \
 }
 typedef void (*bww_tile_fn)(const float *, const float *, float *, int, int, long,
-                            long, long);
+                            long, long, int, long, long);
 TILE_TABLES(BWW_TILE, bww_tile_, bww_tile_fn, BWW_TILES)
 
 /* gw = sum over images n0..n1-1 of xpad (*) gy, the weight gradient of
@@ -302,11 +304,10 @@ void conv_backward_weights(const float *x, const float *gy, float *gw, double *g
             for (int cb = 0; cb < cout; cb += tl.cstep)
                 for (int t = 0, f = 0, nf; t < groups; t++, f += nf) {
                     nf = part_size(depth, groups, t);
-                    for (long n = nblk; n < nblk + nimg; n++)
-                        table[nf](xb + (n - nblk) * ximg + ky * xrow + f,
-                                  gy + n * ho * (long)wo * cout + cb,
-                                  gw + ((long)ky * depth + f) * cout + cb,
-                                  ho, wo, xrow * sy, (long)sx * cin, cout);
+                    table[nf](xb + ky * xrow + f, gy + nblk * ho * (long)wo * cout + cb,
+                              gw + ((long)ky * depth + f) * cout + cb,
+                              ho, wo, xrow * sy, (long)sx * cin, cout,
+                              nimg, ximg, (long)ho * wo * cout);
                 }
     }
 }
