@@ -189,13 +189,15 @@ def _word(value):
     return int(value)
 
 
-def run(kernel, n, *args):
-    """Run pool.c's ``chunk_<kernel>`` over [0, n) on all threads: chunk i gets
-    [n*i/parts, n*(i+1)/parts) and i (``parts`` = :func:`chunks`); ``args``
+def run(kernel, n, *args, parts=None):
+    """Run pool.c's ``chunk_<kernel>`` over [0, n) on all threads: chunk i of
+    ``parts`` (default :func:`chunks`) gets its share of [0, n) and i; ``args``
     (arrays, None, ints, floats) in the order that chunk function reads them."""
-    lib = library()
+    lib = _state.get('lib') or library()
+    workers = threads()
+    parts = _threads.chunks(n, workers) if parts is None else max(1, min(parts, n))
     words = (ctypes.c_long * len(args))(*[_word(a) for a in args])
-    lib.pool_run(lib.chunk_functions[kernel], words, len(args), n, chunks(n), threads(),
+    lib.pool_run(lib.chunk_functions[kernel], words, len(args), n, parts, workers,
                  _spin_us())
 
 
@@ -209,15 +211,18 @@ def pool_stats():
             'worker_busy_s': out[3] * 1e-9}
 
 
-def split_batch(n, work):
+def split_batch(n, work, parts=None):
     """Run ``work(lo, hi)`` over [0, n) in contiguous chunks on all threads; wait for all.
 
+    ``parts``: how many chunks (default :func:`chunks`; as many as threads
+    gives equal ones, e.g. for GEMMs, whose speed grows with their size).
     Returns the chunks' results in order; an exception in any chunk is raised
     here.  With the compiled library the chunks run on its pool (each a
     ctypes callback, which takes the GIL; NumPy releases it inside copies and
     GEMMs), else on :mod:`._threads`' Python threads.
     """
-    parts, workers = chunks(n), threads()
+    workers = threads()
+    parts = chunks(n) if parts is None else max(1, min(parts, n))
     lib = library() if workers > 1 and parts > 1 else None
     if lib is None:
         return _threads.split_batch(n, work)
@@ -229,7 +234,7 @@ def split_batch(n, work):
         except BaseException as error:  # raised below: ctypes would only print it
             errors.append(error)
     callback = _CALLBACK(chunk)
-    run('python', n, ctypes.cast(callback, _P).value)
+    run('python', n, ctypes.cast(callback, _P).value, parts=parts)
     if errors:
         raise errors[0]
     return results

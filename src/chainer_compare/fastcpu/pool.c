@@ -11,7 +11,8 @@
  * fn(args, lo, hi, i) runs it.  Chunks shrink linearly (guided scheduling):
  * the thread that finishes first waits at the end for at most the last,
  * smallest chunk of another (with equal chunks the wait averaged half a
- * chunk, some milliseconds per vgg layer).  Threads take chunks from one 64-bit
+ * chunk, some milliseconds per vgg layer).  A job cut into no more chunks
+ * than threads gets equal ones.  Threads take chunks from one 64-bit
  * ticket holding the job's generation, its parts and the next index, so a
  * worker that arrives late learns from the same atomic add whether its index
  * belongs to a live job; the job's descriptor cannot change until every chunk
@@ -73,6 +74,8 @@ static inline void cpu_relax(void)
  * 2 * (parts - i) - 1, i.e. n * i * (2 * parts - i) / parts^2. */
 static long bound(long n, long i, long parts)
 {
+    if (atomic_load(&P.helpers) + 1 >= parts)  /* a chunk per thread: equal ones */
+        return (long)((__int128)n * i / parts);
     return (long)((__int128)n * i * (2 * parts - i) / ((__int128)parts * parts));
 }
 
