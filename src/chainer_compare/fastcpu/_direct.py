@@ -165,16 +165,15 @@ def backward_weights(x, gy, w_shape, stride, pad, bias=False):
     _, ho, wo, _ = gy.shape
     (sy, sx), (ph, pw) = stride, pad
     # One partial gradient per chunk (the kernel zeroes it), added up in chunk
-    # order below, so the result does not depend on which thread ran what.
+    # order (and into Chainer's layout) by a second kernel, so the result does
+    # not depend on which thread ran what.
     parts = _native.chunks(n)
     gw_parts = numpy.empty((parts, kh, kw, cin, cout), numpy.float32)
     gb_parts = numpy.empty((parts, cout), numpy.float64) if bias else None
     _native.run('conv_backward_weights', n, x, gy, gw_parts, gb_parts, gw_parts[0].size, cout,
                 h, w, cin, kh, kw, sy, sx, ho, wo, cout, ph, pw, ph, pw)
-    total = gw_parts[0]
-    for gw in gw_parts[1:]:
-        total += gw
-    gw = numpy.ascontiguousarray(total.transpose(3, 2, 0, 1))
+    gw = numpy.empty(w_shape, numpy.float32)
+    _native.run('sum_parts_to_oihw', cout // CHANNEL_BLOCK, gw_parts, gw, parts, cin, kh, kw, cout)
     if not bias:
         return gw
     return gw, gb_parts.sum(axis=0).astype(numpy.float32)

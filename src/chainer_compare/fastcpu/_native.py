@@ -59,7 +59,7 @@ _SIGNATURES = {  # name: (argument types, result type)
 #: The kernels :func:`run` knows: pool.c's chunk_<name> functions.
 KERNELS = ('python', 'conv_forward', 'conv_backward_weights', 'bn_stats', 'bn_apply',
            'bn_grad_stats', 'bn_grad_apply', 'add_relu', 'relu_grad', 'relu_forward',
-           'pad_nhwc', 'max_pool_forward', 'max_pool_backward')
+           'pad_nhwc', 'max_pool_forward', 'max_pool_backward', 'sum_parts_to_oihw')
 _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_long, ctypes.c_long, ctypes.c_long)
 
 _lock = threading.Lock()

@@ -25,6 +25,8 @@ void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
 void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
                            int n0, int n1, int h, int w_, int cin, int kh, int kw,
                            int sy, int sx, int ho, int wo, int cout, const int pad[4]);
+void sum_parts_to_oihw(const float *parts, float *out, int nparts, int c0, int c1,
+                       int cin, int kh, int kw, int cout);
 void bn_stats(const float *x, double *sums, long r0, long r1, int c);
 void bn_apply(const float *x, float *y, const float *scale, const float *shift,
               long r0, long r1, int c, int relu);

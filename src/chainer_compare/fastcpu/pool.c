@@ -248,6 +248,13 @@ void chunk_conv_backward_weights(const union karg *a, long lo, long hi, long chu
                           I(9), I(10), I(11), I(12), I(13), I(14), I(15), pad);
 }
 
+/* chunks of output channels in units of 16: args parts, out, nparts, cin, kh, kw, cout */
+void chunk_sum_parts_to_oihw(const union karg *a, long lo, long hi, long chunk)
+{
+    sum_parts_to_oihw(A(0), (float *)A(1), I(2), (int)lo * 16, (int)hi * 16, I(3), I(4),
+                      I(5), I(6));
+}
+
 /* arg 1: per-chunk sums, 2 * c doubles each */
 void chunk_bn_stats(const union karg *a, long lo, long hi, long chunk)
 {
