@@ -66,9 +66,30 @@ def forward(x, W, b, stride, pad, out_hw, relu=False):
     ``W`` is Chainer's (Cout, Cin, kh, kw).  The kernels pad each block of
     images in cache as they go (no padded copy of the batch).
     """
-    w = numpy.ascontiguousarray(W.transpose(2, 3, 1, 0))
+    w = kernel_weights(W)
     (ph, pw) = pad
     return _run(x, w, b, stride, out_hw, pad=(ph, pw, ph, pw), relu=relu)
+
+
+#: Weights with fewer elements than this are rearranged by NumPy (256x256x3x3:
+#: 0.18 against 0.57 ms on the pool; 16x16x3x3: 0.015 against 0.002 ms).
+SMALL_WEIGHTS = 1 << 16
+
+
+def kernel_weights(W, flip=False):
+    """Chainer's (Cout, Cin, kh, kw) float32 weights as the kernels read them:
+    (kh, kw, Cin, Cout), or with ``flip`` (kh, kw, Cout, Cin) with the taps
+    reversed (the stride-1 data gradient's kernel); one threaded pass."""
+    c_out, c_in, kh, kw = W.shape
+    if c_out % CHANNEL_BLOCK or W.size < SMALL_WEIGHTS:  # NumPy: small (a pool call is
+        # ~15 us), or output channels not in blocks of 16 (a data gradient's input)
+        taps = W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1) if flip else W.transpose(2, 3, 1, 0)
+        return numpy.ascontiguousarray(taps)
+    W = numpy.ascontiguousarray(W)
+    w = numpy.empty((kh, kw, c_in, c_out) if not flip else (kh, kw, c_out, c_in), W.dtype)
+    _native.run('oihw_to_kernel_layout', c_out // CHANNEL_BLOCK, W, w, c_in, kh, kw, c_out,
+                int(flip))
+    return w
 
 
 def data_gradient(gy, W, stride, pad, in_hw, acc=None):
@@ -91,7 +112,7 @@ def data_gradient(gy, W, stride, pad, in_hw, acc=None):
         # One phase: gy padded by k - 1 - pad (in cache, by the kernels)
         # convolved with the flipped kernel.
         qh, qw = kh - 1 - ph, kw - 1 - pw
-        flipped = numpy.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(2, 3, 0, 1))
+        flipped = kernel_weights(W, flip=True)
         return _run(gy, flipped, None, (1, 1), (h, w), pad=(qh, qw, qh, qw), acc=acc)
     gx = numpy.empty((n, h, w, c_in), numpy.float32)
     rows = [_Phase(r, sy, ph, kh, h, ho) for r in range(sy)]

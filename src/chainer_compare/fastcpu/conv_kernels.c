@@ -1,8 +1,7 @@
 /* Direct 2-D convolution kernels for channels-last float32 arrays.
  *
  * Built at first use by chainer_compare/fastcpu/_native.py (cc -O3
- * -march=native) and called through ctypes, which releases the GIL, so the
- * Python side runs one call per thread on disjoint slices of the batch.
+ * -march=native) and run by pool.c on chunks of the batch, on all threads.
  *
  * Why direct convolution instead of im2col + BLAS GEMM: the patch matrix of a
  * 3x3 layer is 9x its input (a 75 MB copy for a 128x16x32x32 activation), and
@@ -38,7 +37,6 @@
 #elif !defined(VC)
 #define VC 8
 #endif
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #if defined(__AVX512F__) && VC == 16
 #define XMAX_S 12
 #define XMAX_L 12
@@ -310,34 +308,4 @@ void conv_backward_weights(const float *x, const float *gy, float *gw, double *g
                               nimg, ximg, (long)ho * wo * cout);
                 }
     }
-}
-
-/* out (Chainer's (cout, cin, kh, kw)) = the sum over p < nparts of parts[p]
- * ((kh, kw, cin, cout) each, the weight-gradient kernel's per-chunk buffers),
- * for output channels [c0, c1) (multiples of 16): the partial gradients added
- * in chunk order and transposed in one threaded pass instead of nparts - 1
- * NumPy additions and a transposing copy on one thread.  Blocks of 16 output
- * x 16 input channels go through a small buffer, so reads take whole cache
- * lines of output channels and writes whole runs of (ci, ky, kx). */
-void sum_parts_to_oihw(const float *parts, float *out, int nparts, int c0, int c1,
-                       int cin, int kh, int kw, int cout)
-{
-    enum { B = 16 };
-    long part = (long)kh * kw * cin * cout;
-    int taps = kh * kw;
-    float tile[B][B * taps];
-    for (int co = c0; co < c1; co += B)
-        for (int ci0 = 0; ci0 < cin; ci0 += B) {
-            int nci = cin - ci0 < B ? cin - ci0 : B;
-            for (int k = 0; k < taps; k++)
-                for (int i = 0; i < nci; i++) {
-                    const float *src = parts + ((long)k * cin + ci0 + i) * cout + co;
-                    v16 sum = *(const v16 *)src;
-                    for (int p = 1; p < nparts; p++) sum += *(const v16 *)(src + p * part);
-                    for (int j = 0; j < B; j++) tile[j][i * taps + k] = sum[j];
-                }
-            for (int j = 0; j < B; j++)
-                __builtin_memcpy(out + ((long)(co + j) * cin + ci0) * taps, tile[j],
-                                 sizeof(float) * nci * taps);
-        }
 }
