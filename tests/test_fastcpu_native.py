@@ -218,3 +218,19 @@ def test_dropout_mask_is_numpys_draw_bit_for_bit(shape, ratio, drawn_before, lay
     assert mask.strides == like.strides
     numpy.testing.assert_array_equal(after, numpy.random.random_sample(7))
     assert fast_random.dropout_mask(like.astype(numpy.float64), ratio) is None  # NumPy draws
+
+
+@pytest.mark.requires('kernels')
+def test_a_kernel_called_from_inside_a_pool_chunk_runs_there():
+    """Python work on the pool that itself calls a kernel (nested jobs) completes,
+    on the calling chunk's thread, with the right result."""
+    import numpy
+    from chainer_compare.fastcpu import _native
+    x = numpy.arange(-3000, 3000, dtype=numpy.float32).reshape(60, 100)
+    out = numpy.empty_like(x)
+
+    def rows(lo, hi):
+        _native.run('relu_forward', (hi - lo) * 100, x[lo:hi], out[lo:hi])
+        return hi - lo
+    assert sum(_native.split_batch(60, rows)) == 60
+    numpy.testing.assert_array_equal(out, numpy.maximum(x, 0))

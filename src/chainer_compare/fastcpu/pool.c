@@ -77,6 +77,11 @@ static long bound(long n, long i, long parts)
     return (long)((__int128)n * i * (2 * parts - i) / ((__int128)parts * parts));
 }
 
+/* Set while this thread runs a chunk: a job started from inside one (a
+ * Python callback calling a kernel) runs on this thread alone, since waiting
+ * for the pool from within its own job would never end. */
+static __thread int in_chunk;
+
 /* Run chunks of the current job until none is left. */
 static void drain(int worker)
 {
@@ -85,7 +90,9 @@ static void drain(int worker)
         long i = t & IDX_MASK, parts = (t >> PARTS_SHIFT) & IDX_MASK;
         if (i >= parts) return;
         long start = worker ? now_ns() : 0;
+        in_chunk = 1;
         P.fn(P.args, bound(P.n, i, parts), bound(P.n, i + 1, parts), i);
+        in_chunk = 0;
         if (worker) atomic_fetch_add(&P.stats[3], now_ns() - start);
         if (atomic_fetch_add(&P.done, 1) + 1 == parts && atomic_load(&P.caller_sleeping)) {
             pthread_mutex_lock(&P.mu);
@@ -161,6 +168,10 @@ int pool_run(chunk_fn fn, const union karg *args, int nargs, long n, long parts,
     if (parts > MAX_PARTS) parts = MAX_PARTS;
     if (nargs > MAX_ARGS) return -1;
     if (threads > MAX_WORKERS) threads = MAX_WORKERS;
+    if (in_chunk) {  /* nested: every chunk here, in order */
+        for (long i = 0; i < parts; i++) fn(args, n * i / parts, n * (i + 1) / parts, i);
+        return 0;
+    }
     long entered = now_ns();
     pthread_mutex_lock(&P.call_mu);
     int err = threads > 1 && parts > 1 ? start_workers(threads - 1) : 0;
