@@ -53,7 +53,10 @@ class _LayerRecorder(chainer.LinkHook):
 def _record(model, in_shape, train, batch=1):
     x = numpy.zeros((batch,) + tuple(in_shape), numpy.float32)
     recorder = _LayerRecorder()
-    with chainer.using_config('train', train), chainer.no_backprop_mode(), recorder:
+    # The fast CPU path folds evaluation-mode BN into the convolution and calls
+    # no link for it; counted with Chainer's functions, every layer is seen.
+    with chainer.using_config('train', train), chainer.using_config('fast_cpu', False), \
+            chainer.no_backprop_mode(), recorder:
         model(x)
     return recorder.layers
 

@@ -40,6 +40,16 @@ def test_flops_of_cnn_match_a_hand_count():
     assert [path for path, _ in flops.layer_flops(model, (3, 32, 32))][0].endswith('conv')
 
 
+@pytest.mark.parametrize('name', ['cnnbn', 'vgg', 'residual'])
+def test_flops_count_every_convolution_of_models_with_batch_normalization(name):
+    """In evaluation the fast path folds BN into the convolution and calls no
+    link for it; the count must still see every convolution (once each)."""
+    model = create_model(name, in_channels=3, image_size=32, n_classes=10, res_depth=3)
+    convolutions = [link for _, link in model.namedlinks() if isinstance(link, L.Convolution2D)]
+    counted = [path for path, _ in flops.layer_flops(model, (3, 32, 32))]
+    assert len([p for p in counted if 'conv' in p.split('/')[-1]]) == len(convolutions)
+
+
 class _Block(chainer.Chain):
     def __init__(self, skip_ratio):
         super().__init__()

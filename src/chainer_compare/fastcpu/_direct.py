@@ -17,7 +17,7 @@ CHANNEL_BLOCK = 16
 #: then the data gradient.  Beyond them im2col + GEMM was faster.  With the
 #: 16-float tiles of an AVX-512 build on 2 AMD EPYC cores, batch 128, GFLOP/s
 #: forward/backward: once the kernels ran on pool.c's threads they won up to
-#: 256 channels (vgg 256ch 177/178 against 166/169, docs/results/
+#: 256 channels (vgg 256ch 187/174 against 169/158, docs/results/
 #: kernels-2026-12-03c.json; a whole vgg step took 2.39 instead of 2.74
 #: CPU-seconds, medians of 10 interleaved steps).  On Python threads they had
 #: lost at 256 channels (145/133 against 160/156, kernels-2026-12-03b.json).
