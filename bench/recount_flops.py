@@ -57,6 +57,8 @@ def main(argv=None):
     p.add_argument('files', nargs='+', help='results CSVs written by bench/run_bench.py')
     args = p.parse_args(argv)
     bench_args = run_bench.parse_args([])
+    if isinstance(bench_args.models, str):
+        bench_args.models = [m for m in bench_args.models.split(',') if m]
     counts = run_bench.count_flops(bench_args, speed.synthetic_batch(1)[0].shape[1:])
     commit, dirty = git_commit()
     for path in args.files:
