@@ -22,7 +22,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kernels.h"
 
@@ -45,7 +44,6 @@ static struct {
     union karg args[MAX_ARGS];
     long n;
     int started;
-    pid_t pid;
     long spin_ns;
     pthread_mutex_t call_mu;     /* one job at a time (callers from several threads) */
     _Atomic long stats[4];       /* jobs, ns in pool_run, ns the caller waited, ns workers ran chunks */
