@@ -334,8 +334,8 @@ def test_split_batch_returns_chunks_in_order_and_raises_their_errors(splitter):
         assert chunks[0][0] == 0 and chunks[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
 
-    def failing(lo, hi):
-        if lo > 0:
+    def failing(lo, hi):  # the last chunk fails (the only one on one thread)
+        if hi == 1000:
             raise ValueError('chunk {}'.format(lo))
         return lo
     with pytest.raises(ValueError, match='chunk'):
