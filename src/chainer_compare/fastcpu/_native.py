@@ -77,11 +77,6 @@ def kernels_on():
     return getattr(chainer.config, 'fast_cpu_kernels', True) and library() is not None
 
 
-def ptr(a):
-    """The data address of a C-contiguous array for a kernel argument (None: NULL)."""
-    return None if a is None else a.ctypes.data
-
-
 def cache_dir():
     base = os.environ.get(ENV_CACHE) or os.path.join(
         os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'chainer_compare')

@@ -9,10 +9,10 @@ import os
 import queue
 import threading
 
-#: Chunks per thread in :func:`split_batch`.  Threads take chunks as they
-#: become free: a worker starts some 0.1 ms after the call (wake-up and the
-#: GIL), and with one fixed chunk each the calling thread waited for it on
-#: every call.
+#: Chunks per thread of a split batch (:func:`chunks`; pool.c's jobs and
+#: :func:`split_batch` alike).  Threads take chunks as they become free, so a
+#: thread that starts late or runs slow does not hold the others up; with one
+#: fixed chunk each, the calling thread waited for a late worker on every call.
 CHUNKS_PER_THREAD = 4
 
 _lock = threading.Lock()

@@ -212,13 +212,6 @@ class Convolution2DGrad(GradientNode):
 
 #: Fewest rows per thread for which :func:`gemm` splits a product over the threads.
 MIN_ROWS_PER_THREAD = 256
-#: Pieces per thread of a split GEMM (None: the pool's default chunking).  One
-#: equal piece each: a smaller GEMM packs its operands again and runs slower.
-GEMM_CHUNKS_PER_THREAD = 1
-
-
-def _gemm_parts():
-    return None if GEMM_CHUNKS_PER_THREAD is None else _native.threads() * GEMM_CHUNKS_PER_THREAD
 
 
 def gemm(a, b, out=None):
@@ -227,7 +220,8 @@ def gemm(a, b, out=None):
     With BLAS single-threaded (:func:`._process.single_threaded_blas`) the
     rows of ``a`` -- or, for a short ``a`` (a fully connected layer's batch),
     the columns of ``b`` -- are split over the kernel threads, one BLAS call
-    each.
+    each, in one equal piece per thread (a smaller GEMM packs its operands again
+    and runs slower).
     """
     rows = a.shape[0] if a.ndim == 2 else 0
     cols = b.shape[1] if b.ndim == 2 else 0
@@ -242,9 +236,9 @@ def gemm(a, b, out=None):
     def gemm_columns(lo, hi):
         numpy.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
     if rows >= cols or rows >= 2 * MIN_ROWS_PER_THREAD:
-        _native.split_batch(rows, gemm_rows, _gemm_parts())
+        _native.split_batch(rows, gemm_rows, _native.threads())
     else:
-        _native.split_batch(cols, gemm_columns, _gemm_parts())
+        _native.split_batch(cols, gemm_columns, _native.threads())
     return out
 
 
@@ -260,7 +254,7 @@ def gemm_reduce(a, b):
 
     def gemm_partial(lo, hi):
         return numpy.matmul(a[..., lo:hi], b[lo:hi])
-    parts = _native.split_batch(inner, gemm_partial, _gemm_parts())
+    parts = _native.split_batch(inner, gemm_partial, _native.threads())
     total = parts[0]
     for part in parts[1:]:
         total += part
