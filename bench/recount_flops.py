@@ -25,16 +25,34 @@ sys.path.insert(0, HERE)
 
 import run_bench  # noqa: E402
 import speed  # noqa: E402
+from chainer_compare.errors import UserError, run_cli  # noqa: E402
 from chainer_compare.provenance import git_commit  # noqa: E402
 from chainer_compare.safeio import atomic_write_text  # noqa: E402
 
 
-def recount(path, counts):
-    with open(path, newline='') as f:
-        rows = list(csv.DictReader(f))
-        fields = list(rows[0].keys())
-    peak = next(float(r['gflop_per_s']) for r in rows
-                if r['section'] == 'gemm' and r['variant'] == 'peak')
+FIELDS = ('section', 'model', 'images_per_s', 'flops_per_image', 'gflop_per_s',
+          'peak_fraction')
+
+
+def read_results(path):
+    """(rows, field names, GEMM peak) of a run_bench.py CSV; UserError naming the file."""
+    try:
+        with open(path, newline='') as f:
+            reader = csv.DictReader(f)
+            rows, fields = list(reader), list(reader.fieldnames or ())
+    except OSError as error:
+        raise UserError('{}: cannot read it ({})'.format(path, error.strerror))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise UserError('{}: not a CSV file ({})'.format(path, error))
+    peaks = [r['gflop_per_s'] for r in rows
+             if r.get('section') == 'gemm' and r.get('variant') == 'peak']
+    if not set(FIELDS) <= set(fields) or not peaks:
+        raise UserError('{}: not a results file of bench/run_bench.py (needs the columns {} '
+                        'and a gemm peak row)'.format(path, ', '.join(FIELDS)))
+    return rows, fields, float(peaks[0])
+
+
+def recount(path, rows, fields, peak, counts):
     changed = 0
     for row in rows:
         if row['section'] not in ('train', 'eval') or row['model'] not in counts:
@@ -61,8 +79,9 @@ def main(argv=None):
         bench_args.models = [m for m in bench_args.models.split(',') if m]
     counts = run_bench.count_flops(bench_args, speed.synthetic_batch(1)[0].shape[1:])
     commit, dirty = git_commit()
-    for path in args.files:
-        changed = recount(path, counts)
+    results = {path: read_results(path) for path in args.files}  # all checked, then written
+    for path, (rows, fields, peak) in results.items():
+        changed = recount(path, rows, fields, peak, counts)
         sidecar = os.path.splitext(path)[0] + '.provenance.json'
         if os.path.exists(sidecar):
             with open(sidecar) as f:
@@ -79,4 +98,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

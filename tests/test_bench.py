@@ -294,3 +294,40 @@ def test_profile_fast_pool_counts_the_kernel_jobs_of_a_step(tmp_path):
         assert step['jobs'] > 50  # ResNet-20: every conv, BN and ReLU pass is a job
         assert 0 <= step['waiting_s'] <= step['in_pool_s'] <= step['wall_s']
         assert step['outside_pool_s'] == pytest.approx(step['wall_s'] - step['in_pool_s'])
+
+
+def test_recount_flops_rewrites_only_the_flop_columns_and_notes_it(tmp_path):
+    """`bench/recount_flops.py` as a user runs it: wrong FLOP counts are recomputed
+    (timings kept), the provenance records it, and a file that is not a results
+    CSV is refused by name before anything is written."""
+    import csv
+    import shutil
+    csv_path = tmp_path / 'results.csv'
+    shutil.copy(os.path.join(ROOT, 'bench', 'results.csv'), csv_path)
+    shutil.copy(os.path.join(ROOT, 'bench', 'results.provenance.json'),
+                tmp_path / 'results.provenance.json')
+    with open(csv_path, newline='') as f:
+        before = list(csv.DictReader(f))
+    broken = [dict(r, flops_per_image='1280') if r['model'] == 'vgg' else r for r in before]
+    with open(csv_path, 'w', newline='') as f:
+        writer = csv.DictWriter(f, list(before[0]), lineterminator='\n')
+        writer.writeheader()
+        writer.writerows(broken)
+    script = os.path.join(ROOT, 'bench', 'recount_flops.py')
+    bad = tmp_path / 'bad.csv'
+    bad.write_text('a,b\n1,2\n')
+    child = subprocess.run([sys.executable, script, str(csv_path), str(bad)],
+                           capture_output=True, text=True, timeout=600)
+    assert child.returncode == 2 and 'bad.csv: not a results file' in child.stderr
+    with open(csv_path, newline='') as f:
+        assert [r['flops_per_image'] for r in csv.DictReader(f)] == [
+            r['flops_per_image'] for r in broken]  # nothing written
+    child = subprocess.run([sys.executable, script, str(csv_path)], capture_output=True,
+                           text=True, timeout=600)
+    assert child.returncode == 0, child.stderr
+    assert '6 rows with a new FLOP count' in child.stdout  # vgg: train and eval x 3 variants
+    with open(csv_path, newline='') as f:
+        after = list(csv.DictReader(f))
+    assert [(r['flops_per_image'], r['images_per_s']) for r in after] == [
+        (r['flops_per_image'], r['images_per_s']) for r in before]
+    assert 'flops_recounted' in json.loads((tmp_path / 'results.provenance.json').read_text())
