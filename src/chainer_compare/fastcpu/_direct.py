@@ -5,6 +5,9 @@ are a multiple of 16 (every convolution of the registered models but none of
 their first layers' gradients, which are not computed); everything else
 takes the im2col + GEMM path there.
 """
+import os
+
+import chainer
 import numpy
 
 from chainer_compare.fastcpu import _layout, _native
@@ -172,9 +175,32 @@ def _run(x, w, b, stride, out_hw, pad=(0, 0, 0, 0), origin=None, out=None, acc=N
     if acc is not None and (acc.shape != y.shape or acc.strides != y.strides
                             or acc.dtype != numpy.float32):
         raise ValueError('fastcpu: the accumulated gradient must be laid out as the output')
+    if origin is None and (kh, kw, sy, sx) == (3, 3, 1, 1) and winograd_applies(cin, cout):
+        # F(2x2, 3x3): 16 instead of 36 multiply-adds per 2x2 outputs (winograd.c).
+        U = numpy.empty((16, cin, cout), numpy.float32)
+        _native.run('winograd_weights', cin, w, U, cin, cout)
+        _native.run('winograd_forward', n, x, U, b, y, h, wd, cin, ho, wo, cout,
+                    y_img, y_row, y_pix, acc, pad[0], pad[1], int(relu))
+        return y
     _native.run('conv_forward', n, x0, w, b, y, h, wd, cin, kh, kw, sy, sx, ho, wo, cout,
                 y_img, y_row, y_pix, acc, *pad, int(relu))
     return y
+
+
+#: 3x3 stride-1 convolutions (forward and data gradient) of at least this many
+#: input and output channels run as Winograd F(2x2, 3x3) (winograd.c);
+#: ``chainer.using_config('fast_cpu_winograd', False)`` or
+#: CHAINER_COMPARE_WINOGRAD=0 keeps them on the direct kernels.
+WINOGRAD_MIN_CHANNELS = 64
+ENV_WINOGRAD = 'CHAINER_COMPARE_WINOGRAD'
+chainer.global_config.fast_cpu_winograd = os.environ.get(ENV_WINOGRAD, '1') != '0'
+
+
+def winograd_applies(c_in, c_out):
+    """Whether a 3x3 stride-1 convolution of c_in into c_out channels runs as Winograd."""
+    return (getattr(chainer.config, 'fast_cpu_winograd', True)
+            and min(c_in, c_out) >= WINOGRAD_MIN_CHANNELS
+            and c_in % CHANNEL_BLOCK == 0 and c_out % CHANNEL_BLOCK == 0)
 
 
 def backward_weights(x, gy, w_shape, stride, pad, bias=False):

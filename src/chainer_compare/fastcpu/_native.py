@@ -35,8 +35,8 @@ from chainer_compare.fastcpu._threads import threads
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: The library's sources: the header the .c files include, then the .c files.
 SOURCES = tuple(os.path.join(HERE, name)
-                for name in ('kernels.h', 'conv_kernels.c', 'kernels.c', 'weights.c', 'pool.c',
-                             'chunks.c'))
+                for name in ('kernels.h', 'conv_kernels.c', 'winograd.c', 'kernels.c', 'weights.c',
+                             'pool.c', 'chunks.c'))
 CFLAGS = ('-O3', '-march=native', '-fPIC', '-shared', '-fno-math-errno', '-pthread')
 ENV_SWITCH = 'CHAINER_COMPARE_NATIVE'
 ENV_CACHE = 'CHAINER_COMPARE_CACHE'
@@ -61,7 +61,7 @@ _SIGNATURES = {  # name: (argument types, result type)
 KERNELS = ('python', 'conv_forward', 'conv_backward_weights', 'bn_stats', 'bn_apply',
            'bn_grad_stats', 'bn_grad_apply', 'add_relu', 'relu_grad', 'relu_forward',
            'pad_nhwc', 'max_pool_forward', 'max_pool_backward', 'sum_parts_to_oihw',
-           'oihw_to_kernel_layout')
+           'oihw_to_kernel_layout', 'winograd_forward', 'winograd_weights')
 _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_long, ctypes.c_long, ctypes.c_long)
 
 _lock = threading.Lock()

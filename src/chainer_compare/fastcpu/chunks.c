@@ -30,6 +30,19 @@ void chunk_conv_forward(const union karg *a, long lo, long hi, long chunk)
                      I(22));
 }
 
+/* args x, U, b, y, h, w, cin, ho, wo, cout, yimg, yrow, ypix, acc, top, left, relu */
+void chunk_winograd_forward(const union karg *a, long lo, long hi, long chunk)
+{
+    winograd_forward(A(0), A(1), A(2), (float *)A(3), lo, hi, I(4), I(5), I(6), I(7), I(8),
+                     I(9), a[10].i, a[11].i, a[12].i, A(13), I(14), I(15), I(16));
+}
+
+/* chunks of input channels: args w, U, cin, cout */
+void chunk_winograd_weights(const union karg *a, long lo, long hi, long chunk)
+{
+    winograd_weights(A(0), (float *)A(1), (int)lo, (int)hi, I(2), I(3));
+}
+
 /* args 2, 3: per-chunk gw (floats) and gb (doubles, or NULL); 4, 5: their
  * sizes; 16-19: the input's padding */
 void chunk_conv_backward_weights(const union karg *a, long lo, long hi, long chunk)

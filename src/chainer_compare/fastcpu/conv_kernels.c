@@ -228,6 +228,23 @@ void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
     }
 }
 
+/* C (rows x cout) = A (rows x k) @ B (k x cout), all row-major and contiguous:
+ * the forward tiles as a GEMM (a 1x1 convolution of rows "pixels"), for
+ * winograd.c's 16 products per block of tiles.  Each 16- or 32-column panel
+ * of B is read from cache by every row tile. */
+void tile_gemm(const float *A, const float *B, float *C, int rows, int k, int cout)
+{
+    struct tiling tl = pick_tiling(cout, FWD_TILES_S, FWD_TILES_L);
+    const fwd_tile_fn *table = tl.table;
+    int tiles = parts_of(rows, tl.xmax), nx;
+    for (int cb = 0; cb < cout; cb += tl.cstep)
+        for (int t = 0, r = 0; t < tiles; t++, r += nx) {
+            nx = part_size(rows, tiles, t);
+            table[nx](A + (long)r * k, B + cb, 0, C + (long)r * cout + cb, k, 1, 1, 0, k,
+                      cout, cout, 0, 0);
+        }
+}
+
 /* conv_forward_acc on an already padded x (hp x wp), nothing added. */
 void conv_forward(const float *x, const float *w, const float *b, float *y,
                   int n0, int n1, int hp, int wp, int cin, int kh, int kw,

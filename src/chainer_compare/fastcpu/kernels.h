@@ -20,7 +20,7 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 union karg { long i; const void *p; double f; };
 typedef void (*chunk_fn)(const union karg *a, long lo, long hi, long chunk);
 
-/* The entry points (conv_kernels.c, kernels.c, weights.c), run in chunks by pool.c. */
+/* The entry points (conv_kernels.c, winograd.c, kernels.c, weights.c), run in chunks by pool.c. */
 void conv_forward(const float *x, const float *w, const float *b, float *y,
                   int n0, int n1, int hp, int wp, int cin, int kh, int kw,
                   int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix);
@@ -28,6 +28,10 @@ void conv_forward_acc(const float *x, const float *w, const float *b, float *y,
                       int n0, int n1, int h, int w_, int cin, int kh, int kw,
                       int sy, int sx, int ho, int wo, int cout, long yimg, long yrow, long ypix,
                       const float *acc, const int pad[4], int relu);
+void winograd_weights(const float *w, float *U, int c0, int c1, int cin, int cout);
+void winograd_forward(const float *x, const float *U, const float *b, float *y, int n0, int n1,
+                      int h, int w, int cin, int ho, int wo, int cout, long yimg, long yrow,
+                      long ypix, const float *acc, int top, int left, int relu);
 void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
                            int n0, int n1, int h, int w_, int cin, int kh, int kw,
                            int sy, int sx, int ho, int wo, int cout, const int pad[4]);
