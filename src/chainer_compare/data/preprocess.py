@@ -114,11 +114,18 @@ def _output(x_u8, out):
 
 
 def subtract_mean(x_u8, mean, out=None, pool=None):
-    """uint8 -> float32 minus ``mean`` in one pass (no float32 copy first)."""
+    """uint8 -> float32 minus ``mean``, in blocks of ``_ROWS`` images: each is
+    converted into the output, then has ``mean`` subtracted while in cache.
+    (One mixed-type ``numpy.subtract(u8, f32, dtype=f32)`` goes through
+    NumPy's buffered casting loop: 2.4 CPU-s per CIFAR-10 pass against ~0.3.)"""
     out = _output(x_u8, out)
+    mean = numpy.float32(mean)
 
     def rows(lo, hi):
-        numpy.subtract(x_u8[lo:hi], numpy.float32(mean), out=out[lo:hi], dtype=numpy.float32)
+        for i in range(lo, hi, _ROWS):
+            j = min(i + _ROWS, hi)
+            out[i:j] = x_u8[i:j]
+            out[i:j] -= mean
     in_parallel(rows, len(out), pool)
     return out
 
