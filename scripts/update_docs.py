@@ -95,7 +95,9 @@ def gemm_line(results):
                       for row in gemm if row['variant'] != 'peak')
     return ('GEMM peak {:.1f} GFLOP/s (float32 `numpy.matmul`, {} GFLOP/s); % of peak = '
             'FLOPs/image (bench/flops.py: 3F - F_first for training, F for inference; '
-            'convolutions and linear layers only) x images/s / peak.  '.format(
+            'convolutions and linear layers only, counted as direct convolution: Winograd '
+            'layers do 2.25x fewer multiply-adds, so (a) can pass 100 %) x images/s / peak.  '
+            ''.format(
                 float(_row(results, section='gemm', variant='peak')['gflop_per_s']), sizes))
 
 
