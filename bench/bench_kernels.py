@@ -3,7 +3,9 @@
 
 For the convolution shapes of the registered models at batch 128 it times
 ``fastcpu.convolution_2d`` forward and backward (data + weight gradients) with
-the kernels on and off (``fast_cpu_kernels``), interleaved, best of
+the kernels on and off (``fast_cpu_kernels``) -- and, where the layer runs as
+Winograd F(2x2, 3x3), also on the direct kernels (``fast_cpu_winograd`` off,
+``kernels_direct_*``) -- interleaved, best of
 ``--reps``, and reports GFLOP/s (2 x multiply-adds per pass); plus the raw
 forward kernel on one thread and OpenBLAS's square sgemm on one and on all
 threads, the yardsticks.  Writes JSON with the command, date, commit and
@@ -35,7 +37,8 @@ LAYERS = [
     ('cnn conv3', 64, 128, 8, 5, 1), ('ResNet 16ch', 16, 16, 32, 3, 1),
     ('ResNet 16->32 s2', 16, 32, 32, 3, 2), ('ResNet 32ch', 32, 32, 16, 3, 1),
     ('ResNet 64ch', 64, 64, 8, 3, 1), ('vgg 64ch', 64, 64, 32, 3, 1),
-    ('vgg 128ch', 128, 128, 16, 3, 1), ('vgg 256ch', 256, 256, 8, 3, 1),
+    ('vgg 64->128', 64, 128, 16, 3, 1), ('vgg 128ch', 128, 128, 16, 3, 1),
+    ('vgg 128->256', 128, 256, 8, 3, 1), ('vgg 256ch', 256, 256, 8, 3, 1),
 ]
 
 
@@ -49,11 +52,12 @@ def best_ms(fn, reps):
     return 1e3 * min(times)
 
 
-def time_layer(c_in, c_out, size, k, stride, batch, reps, kernels):
+def time_layer(c_in, c_out, size, k, stride, batch, reps, kernels, winograd=True):
     rng = numpy.random.RandomState(0)
     x = rng.standard_normal((batch, size, size, c_in)).astype(numpy.float32).transpose(0, 3, 1, 2)
     W = (rng.standard_normal((c_out, c_in, k, k)) / numpy.sqrt(c_in * k * k)).astype(numpy.float32)
-    with chainer.using_config('fast_cpu_kernels', kernels):
+    with chainer.using_config('fast_cpu_kernels', kernels), \
+            chainer.using_config('fast_cpu_winograd', winograd):
         x_var, W_var = chainer.Variable(x, requires_grad=c_in > 3), chainer.Variable(W)
         def forward():
             return fastcpu.convolution_2d(x_var, W_var, None, stride=stride, pad=k // 2)
@@ -113,12 +117,16 @@ def main(argv=None):
                    None)}
         if args.all_layers:
             _direct.limits = lambda pass_='forward': (1 << 30, 1 << 30)
-        for kernels in (True, False):
+        row['winograd'] = (k, stride) == (3, 1) and _direct.winograd_applies(c_in, c_out)
+        variants = [('kernels', True, True), ('im2col_gemm', False, True)]
+        if row['winograd']:
+            variants.insert(1, ('kernels_direct', True, False))
+        for name, kernels, winograd in variants:
             fwd, bwd, shape = time_layer(c_in, c_out, size, k, stride, args.batch, args.reps,
-                                         kernels)
+                                         kernels, winograd)
+            # direct-convolution FLOPs for every variant (Winograd does fewer)
             gflop = 2 * numpy.prod(shape) * c_in * k * k / 1e9
             passes = 2 if c_in > 3 else 1  # the first layer has no data gradient
-            name = 'kernels' if kernels else 'im2col_gemm'
             row[name + '_forward_gflops'] = round(gflop / fwd * 1e3, 1)
             row[name + '_backward_gflops'] = round(passes * gflop / bwd * 1e3, 1)
         _direct.limits = original_limits
@@ -133,6 +141,7 @@ def main(argv=None):
                             for pass_, limit in (('forward', rule),
                                                  ('data_gradient', _direct.limits('data_gradient')))}
     env['kernel_limits']['wide_tiles'] = bool(_native.library().conv_wide_tiles())
+    env['winograd_min_channels'] = _direct.WINOGRAD_MIN_CHANNELS
     result = {'provenance': dict(provenance('bench_kernels.py', env), file=args.out,
                                  command='python bench/bench_kernels.py ' + ' '.join(
                                      argv if argv is not None else sys.argv[1:])),

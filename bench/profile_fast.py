@@ -42,7 +42,8 @@ import speed  # noqa: E402
 CATEGORIES = (  # (label, predicate on (file, function name)); first match wins
     ('conv kernels: forward + data gradient (C)', lambda f, n: n == '_run'
      and f.endswith('fastcpu/_direct.py')),
-    ('conv kernels: weight gradient (C)', lambda f, n: n == 'backward_weights'),
+    ('conv kernels: weight gradient (C)', lambda f, n: n in (
+        'backward_weights', '_winograd_weight_gradient')),
     ('waiting for Python threads (no compiled kernels)', lambda f, n: "'acquire' of" in n),
     ('BN / ReLU / pooling kernels (C)', lambda f, n: f.endswith((
         'fastcpu/_bn_kernels.py', 'fastcpu/elementwise.py', 'fastcpu/_pool_kernels.py'))),

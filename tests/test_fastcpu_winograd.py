@@ -1,7 +1,8 @@
 """Winograd F(2x2, 3x3) (fastcpu/winograd.c) against the direct kernels and float64 Chainer.
 
 test_fastcpu.py's convolution cases with 64+ channels (vgg's) already run
-through it in the forward pass and the data gradient; here every edge the
+through it in the forward pass, the data gradient and the weight gradient;
+here every edge the
 tiling has is checked on its own: odd and tiny images (partial 2x2 blocks),
 non-square ones, pads 0-2 (windows reaching past the image on either side),
 the added gradient (``acc``), the ReLU in the store, and blocks of tiles
@@ -118,3 +119,26 @@ def test_environment_switch_turns_winograd_off():
         out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
                              text=True, check=True).stdout
         assert out.split() == expected.split()
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize('with_bias', [True, False], ids=['bias', 'nobias'])
+def test_winograd_weight_gradient_matches_float64_chainer(case, with_bias, kernel_calls):
+    _, n, c_in, c_out, h, w, pad = case
+    x, W, _ = _arrays(n, c_in, c_out, h, w)
+    gy = numpy.random.RandomState(2).standard_normal(
+        (n, h + 2 * pad - 2, w + 2 * pad - 2, c_out)).astype(numpy.float32)
+    x_var = chainer.Variable(x.transpose(0, 3, 1, 2).astype(numpy.float64))
+    W_var = chainer.Variable(W.astype(numpy.float64))
+    b_var = chainer.Variable(numpy.zeros(c_out))
+    y = F.convolution_2d(x_var, W_var, b_var if with_bias else None, pad=pad)
+    y.grad = gy.transpose(0, 3, 1, 2).astype(numpy.float64)
+    y.backward()
+    got = _direct.backward_weights(x, gy, W.shape, (1, 1), (pad, pad), bias=with_bias)
+    assert 'winograd_backward_weights' in kernel_calls
+    gw, gb = got if with_bias else (got, None)
+    assert gw.shape == W.shape and gw.dtype == numpy.float32
+    numpy.testing.assert_allclose(gw, W_var.grad, atol=1e-6 * float(numpy.abs(W_var.grad).max()))
+    if with_bias:
+        numpy.testing.assert_allclose(gb, b_var.grad,
+                                      atol=1e-6 * float(numpy.abs(b_var.grad).max()))

@@ -211,6 +211,8 @@ def backward_weights(x, gy, w_shape, stride, pad, bias=False):
     cout, _, kh, kw = w_shape
     _, ho, wo, _ = gy.shape
     (sy, sx), (ph, pw) = stride, pad
+    if (kh, kw, sy, sx) == (3, 3, 1, 1) and winograd_applies(cin, cout):
+        return _winograd_weight_gradient(x, gy, w_shape, pad, bias)
     # One partial gradient per chunk (the kernel zeroes it), added up in chunk
     # order (and into Chainer's layout) by a second kernel, so the result does
     # not depend on which thread ran what.
@@ -221,6 +223,27 @@ def backward_weights(x, gy, w_shape, stride, pad, bias=False):
                 h, w, cin, kh, kw, sy, sx, ho, wo, cout, ph, pw, ph, pw)
     gw = numpy.empty(w_shape, numpy.float32)
     _native.run('sum_parts_to_oihw', cout // CHANNEL_BLOCK, gw_parts, gw, parts, cin, kh, kw, cout)
+    if not bias:
+        return gw
+    return gw, gb_parts.sum(axis=0).astype(numpy.float32)
+
+
+def _winograd_weight_gradient(x, gy, w_shape, pad, bias):
+    """:func:`backward_weights` of a 3x3 stride-1 layer as Winograd F(2x2, 3x3)
+    (winograd.c): per chunk of images the gradient of the 16 transformed
+    kernels, added in chunk order and transformed back, then into Chainer's
+    layout."""
+    n, h, w, cin = x.shape
+    _, ho, wo, cout = gy.shape
+    parts = _native.chunks(n)
+    gu_parts = numpy.empty((parts, 16, cin, cout), numpy.float32)
+    gb_parts = numpy.empty((parts, cout), numpy.float64) if bias else None
+    _native.run('winograd_backward_weights', n, x, gy, gu_parts, gb_parts, gu_parts[0].size,
+                cout, h, w, cin, ho, wo, cout, pad[0], pad[1])
+    gw_taps = numpy.empty((3, 3, cin, cout), numpy.float32)
+    _native.run('winograd_weights_gradient', cin, gu_parts, gw_taps, parts, cin, cout)
+    gw = numpy.empty(w_shape, numpy.float32)
+    _native.run('sum_parts_to_oihw', cout // CHANNEL_BLOCK, gw_taps, gw, 1, cin, 3, 3, cout)
     if not bias:
         return gw
     return gw, gb_parts.sum(axis=0).astype(numpy.float32)

@@ -61,7 +61,8 @@ _SIGNATURES = {  # name: (argument types, result type)
 KERNELS = ('python', 'conv_forward', 'conv_backward_weights', 'bn_stats', 'bn_apply',
            'bn_grad_stats', 'bn_grad_apply', 'add_relu', 'relu_grad', 'relu_forward',
            'pad_nhwc', 'max_pool_forward', 'max_pool_backward', 'sum_parts_to_oihw',
-           'oihw_to_kernel_layout', 'winograd_forward', 'winograd_weights')
+           'oihw_to_kernel_layout', 'winograd_forward', 'winograd_weights',
+           'winograd_backward_weights', 'winograd_weights_gradient')
 _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_long, ctypes.c_long, ctypes.c_long)
 
 _lock = threading.Lock()

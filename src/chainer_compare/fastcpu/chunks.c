@@ -43,6 +43,21 @@ void chunk_winograd_weights(const union karg *a, long lo, long hi, long chunk)
     winograd_weights(A(0), (float *)A(1), (int)lo, (int)hi, I(2), I(3));
 }
 
+/* args x, gy, per-chunk gU (floats) and gb (doubles, or NULL), their sizes, h, w, cin,
+ * ho, wo, cout, top, left */
+void chunk_winograd_backward_weights(const union karg *a, long lo, long hi, long chunk)
+{
+    winograd_backward_weights(A(0), A(1), (float *)A(2) + chunk * a[4].i,
+                              A(3) ? (double *)A(3) + chunk * a[5].i : 0, lo, hi, I(6), I(7),
+                              I(8), I(9), I(10), I(11), I(12), I(13));
+}
+
+/* chunks of input channels: args parts, gw, nparts, cin, cout */
+void chunk_winograd_weights_gradient(const union karg *a, long lo, long hi, long chunk)
+{
+    winograd_weights_gradient(A(0), (float *)A(1), I(2), (int)lo, (int)hi, I(3), I(4));
+}
+
 /* args 2, 3: per-chunk gw (floats) and gb (doubles, or NULL); 4, 5: their
  * sizes; 16-19: the input's padding */
 void chunk_conv_backward_weights(const union karg *a, long lo, long hi, long chunk)

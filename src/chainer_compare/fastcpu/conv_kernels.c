@@ -282,6 +282,35 @@ typedef void (*bww_tile_fn)(const float *, const float *, float *, int, int, lon
                             long, long, int, long, long);
 TILE_TABLES(BWW_TILE, bww_tile_, bww_tile_fn, BWW_TILES)
 
+/* C (k x cout) += A^T @ B for A (rows x k) and B (rows x cout), row-major and
+ * contiguous: the weight-gradient tiles as a GEMM summing over rows, for
+ * winograd.c's weight gradient.  Each tile's accumulators are loaded and
+ * stored once for all rows. */
+void tile_gemm_tn(const float *A, const float *B, float *C, int rows, int k, int cout)
+{
+    struct tiling tl = pick_tiling(cout, BWW_TILES_S, BWW_TILES_L);
+    const bww_tile_fn *table = tl.table;
+    int groups = parts_of(k, tl.xmax);
+    for (int cb = 0; cb < cout; cb += tl.cstep)
+        for (int t = 0, f = 0, nf; t < groups; t++, f += nf) {
+            nf = part_size(k, groups, t);
+            table[nf](A + f, B + cb, C + (long)f * cout + cb, 1, rows, 0, k, cout, 1, 0, 0);
+        }
+}
+
+/* gb += gy summed over the pixels of images n0..n1-1 (float32 per image,
+ * float64 across images): the bias gradient, while gy is in cache. */
+void bias_gradient(const float *gy, double *gb, long n0, long n1, long pixels, int cout)
+{
+    for (long n = n0; n < n1; n++)
+        for (int j = 0; j < cout; j += 8) {
+            v8 s = {0};
+            const float *g = gy + n * pixels * cout + j;
+            for (long p = 0; p < pixels; p++) s += LD(g + p * cout);
+            for (int t = 0; t < 8; t++) gb[j + t] += s[t];
+        }
+}
+
 /* gw = sum over images n0..n1-1 of xpad (*) gy, the weight gradient of
  * conv_forward_acc (xpad: x (N, h, w, cin) padded by pad), and gb (when not
  * NULL) = gy summed over those images' pixels, the bias gradient (float32 per
@@ -308,13 +337,7 @@ void conv_backward_weights(const float *x, const float *gy, float *gw, double *g
         int nimg = n1 - nblk < nb ? (int)(n1 - nblk) : nb;
         const float *xb = padded_block(x, nblk, nimg, h, w_, cin, pad);
         if (gb)  /* the bias gradient: gy summed per channel while the block is in cache */
-            for (long n = nblk; n < nblk + nimg; n++)
-                for (int j = 0; j < cout; j += 8) {
-                    v8 s = {0};
-                    const float *g = gy + n * ho * (long)wo * cout + j;
-                    for (long p = 0; p < (long)ho * wo; p++) s += LD(g + p * cout);
-                    for (int t = 0; t < 8; t++) gb[j + t] += s[t];
-                }
+            bias_gradient(gy, gb, nblk, nblk + nimg, (long)ho * wo, cout);
         for (int ky = 0; ky < kh; ky++)
             for (int cb = 0; cb < cout; cb += tl.cstep)
                 for (int t = 0, f = 0, nf; t < groups; t++, f += nf) {

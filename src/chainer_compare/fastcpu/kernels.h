@@ -32,6 +32,11 @@ void winograd_weights(const float *w, float *U, int c0, int c1, int cin, int cou
 void winograd_forward(const float *x, const float *U, const float *b, float *y, int n0, int n1,
                       int h, int w, int cin, int ho, int wo, int cout, long yimg, long yrow,
                       long ypix, const float *acc, int top, int left, int relu);
+void winograd_backward_weights(const float *x, const float *gy, float *gU, double *gb, int n0,
+                               int n1, int h, int w, int cin, int ho, int wo, int cout, int top,
+                               int left);
+void winograd_weights_gradient(const float *parts, float *gw, int nparts, int c0, int c1,
+                               int cin, int cout);
 void conv_backward_weights(const float *x, const float *gy, float *gw, double *gb,
                            int n0, int n1, int h, int w_, int cin, int kh, int kw,
                            int sy, int sx, int ho, int wo, int cout, const int pad[4]);

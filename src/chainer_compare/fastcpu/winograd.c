@@ -163,3 +163,104 @@ void winograd_forward(const float *x, const float *U, const float *b, float *y, 
         }
     }
 }
+
+/* The weight gradient.  With M[k] = V[k] @ U[k] and y = A^T M A, the
+ * gradient of U[k] is V[k]^T @ (A gy A^T)[k] summed over tiles, and that of
+ * the kernel g is G^T dU G: the same input transform, a transform of each
+ * 2x2 block of gy, and 16 GEMMs summing over tiles (tile_gemm_tn). */
+void tile_gemm_tn(const float *A, const float *B, float *C, int rows, int k, int cout);
+void bias_gradient(const float *gy, double *gb, long n0, long n1, long pixels, int cout);
+
+/* (A g A^T)[k] of the ny x nx (<= 2 x 2) block of gy at g (zeros beyond it)
+ * into GY[k * kstride + co]. */
+static void gradient_tile(const float *g, long grow, int cout, int ny, int nx, float *GY,
+                          long kstride)
+{
+    for (int c = 0; c < cout; c += 8) {
+        v8 d[2][2], t[4][2];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+                d[i][j] = i < ny && j < nx ? LD(g + i * grow + j * cout + c) : (v8){0};
+        for (int j = 0; j < 2; j++) {  /* A d: rows */
+            t[0][j] = d[0][j];
+            t[1][j] = d[0][j] + d[1][j];
+            t[2][j] = d[0][j] - d[1][j];
+            t[3][j] = -d[1][j];
+        }
+        for (int i = 0; i < 4; i++) {  /* (A d) A^T: columns */
+            float *o = GY + i * 4 * kstride + c;
+            ST(o, t[i][0]);
+            ST(o + kstride, t[i][0] + t[i][1]);
+            ST(o + 2 * kstride, t[i][0] - t[i][1]);
+            ST(o + 3 * kstride, -t[i][1]);
+        }
+    }
+}
+
+#ifndef WINOGRAD_WGRAD_BLOCK_BYTES
+#define WINOGRAD_WGRAD_BLOCK_BYTES (1536L * 1024)
+#endif
+
+/* gU (16, cin, cout) = the gradient of winograd_weights(w) summed over images
+ * n0..n1-1 of x and their NHWC output gradient gy (ho, wo, cout); gb (when not
+ * NULL) = gy summed over their pixels.  Both are zeroed first. */
+void winograd_backward_weights(const float *x, const float *gy, float *gU, double *gb, int n0,
+                               int n1, int h, int w, int cin, int ho, int wo, int cout, int top,
+                               int left)
+{
+    int th = (ho + 1) / 2, tw = (wo + 1) / 2;
+    long per_image = (long)th * tw, total = (n1 - n0) * per_image;
+    long tb = WINOGRAD_WGRAD_BLOCK_BYTES / (16L * (cin + cout) * 4);
+    tb = tb < 12 ? 12 : tb;
+    float *V = scratch_floats(16 * tb * (cin + cout) + cin), *GY = V + 16 * tb * cin;
+    float *zeros = GY + 16 * tb * cout;
+    for (int c = 0; c < cin; c++) zeros[c] = 0;
+    for (long i = 0; i < 16L * cin * cout; i++) gU[i] = 0;
+    if (gb) {
+        for (int j = 0; j < cout; j++) gb[j] = 0;
+        bias_gradient(gy, gb, n0, n1, (long)ho * wo, cout);
+    }
+    for (long t0 = 0; t0 < total; t0 += tb) {
+        int nt = total - t0 < tb ? (int)(total - t0) : (int)tb;
+        for (int t = 0; t < nt; t++) {
+            long n = n0 + (t0 + t) / per_image, r = (t0 + t) % per_image;
+            int oy = 2 * (int)(r / tw), ox = 2 * (int)(r % tw);
+            input_tile(x + n * h * (long)w * cin, zeros, h, w, cin, oy - top, ox - left,
+                       V + (long)t * cin, tb * cin);
+            gradient_tile(gy + ((n * ho + oy) * (long)wo + ox) * cout, (long)wo * cout, cout,
+                          ho - oy < 2 ? 1 : 2, wo - ox < 2 ? 1 : 2, GY + (long)t * cout,
+                          tb * cout);
+        }
+        for (int k = 0; k < 16; k++)
+            tile_gemm_tn(V + k * tb * cin, GY + k * tb * cout, gU + (long)k * cin * cout, nt, cin,
+                         cout);
+    }
+}
+
+/* gw (3, 3, cin, cout) = G^T (sum of the nparts gradients gU) G, for input
+ * channels [c0, c1); the parts are added in order. */
+void winograd_weights_gradient(const float *parts, float *gw, int nparts, int c0, int c1,
+                               int cin, int cout)
+{
+    static const float G[4][3] = {{1, 0, 0}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0, 0, 1}};
+    long plane = (long)cin * cout;
+    for (long ci = c0; ci < c1; ci++)
+        for (int co = 0; co < cout; co += 8) {
+            v8 m[4][4], t[4][3];
+            for (int k = 0; k < 16; k++) {
+                v8 s = LD(parts + k * plane + ci * cout + co);
+                for (int p = 1; p < nparts; p++)
+                    s += LD(parts + (p * 16L + k) * plane + ci * cout + co);
+                m[k / 4][k % 4] = s;
+            }
+            for (int a = 0; a < 4; a++)  /* dU G */
+                for (int j = 0; j < 3; j++)
+                    t[a][j] = m[a][0] * G[0][j] + m[a][1] * G[1][j] + m[a][2] * G[2][j]
+                              + m[a][3] * G[3][j];
+            for (int i = 0; i < 3; i++)  /* G^T (dU G) */
+                for (int j = 0; j < 3; j++)
+                    ST(gw + (i * 3 + j) * plane + ci * cout + co,
+                       G[0][i] * t[0][j] + G[1][i] * t[1][j] + G[2][i] * t[2][j]
+                       + G[3][i] * t[3][j]);
+        }
+}
