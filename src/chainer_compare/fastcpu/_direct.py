@@ -1,4 +1,5 @@
-"""Direct convolution through the compiled kernels (conv_kernels.c), batch split over threads.
+"""Direct and Winograd convolution through the compiled kernels (conv_kernels.c,
+winograd.c), batch split over threads.
 
 Used by :mod:`.conv` for float32 inputs and weights whose output channels
 are a multiple of 16 (every convolution of the registered models but none of
@@ -30,6 +31,24 @@ CHANNEL_BLOCK = 16
 #: docs/results/kernels-2026-12-03.json).
 LIMITS_WIDE_TILES = {'forward': (256, 3200), 'data_gradient': (256, 3200)}
 LIMITS_NARROW_TILES = {'forward': (64, 1600), 'data_gradient': (64, 1600)}
+
+
+#: 3x3 stride-1 convolutions of at least this many input and output channels
+#: (multiples of 16) run as Winograd F(2x2, 3x3) (winograd.c): forward, data
+#: gradient and weight gradient.  Below it the transforms cost more than the
+#: 2.25x fewer multiply-adds save (ResNet's 16- and 32-channel layers were
+#: slower or level).  ``chainer.using_config('fast_cpu_winograd', False)`` or
+#: CHAINER_COMPARE_WINOGRAD=0 keeps them on the direct kernels.
+WINOGRAD_MIN_CHANNELS = 64
+ENV_WINOGRAD = 'CHAINER_COMPARE_WINOGRAD'
+chainer.global_config.fast_cpu_winograd = os.environ.get(ENV_WINOGRAD, '1') != '0'
+
+
+def winograd_applies(c_in, c_out):
+    """Whether a 3x3 stride-1 convolution of c_in into c_out channels runs as Winograd."""
+    return (getattr(chainer.config, 'fast_cpu_winograd', True)
+            and min(c_in, c_out) >= WINOGRAD_MIN_CHANNELS
+            and c_in % CHANNEL_BLOCK == 0 and c_out % CHANNEL_BLOCK == 0)
 
 
 def limits(pass_='forward'):
@@ -185,22 +204,6 @@ def _run(x, w, b, stride, out_hw, pad=(0, 0, 0, 0), origin=None, out=None, acc=N
     _native.run('conv_forward', n, x0, w, b, y, h, wd, cin, kh, kw, sy, sx, ho, wo, cout,
                 y_img, y_row, y_pix, acc, *pad, int(relu))
     return y
-
-
-#: 3x3 stride-1 convolutions (forward and data gradient) of at least this many
-#: input and output channels run as Winograd F(2x2, 3x3) (winograd.c);
-#: ``chainer.using_config('fast_cpu_winograd', False)`` or
-#: CHAINER_COMPARE_WINOGRAD=0 keeps them on the direct kernels.
-WINOGRAD_MIN_CHANNELS = 64
-ENV_WINOGRAD = 'CHAINER_COMPARE_WINOGRAD'
-chainer.global_config.fast_cpu_winograd = os.environ.get(ENV_WINOGRAD, '1') != '0'
-
-
-def winograd_applies(c_in, c_out):
-    """Whether a 3x3 stride-1 convolution of c_in into c_out channels runs as Winograd."""
-    return (getattr(chainer.config, 'fast_cpu_winograd', True)
-            and min(c_in, c_out) >= WINOGRAD_MIN_CHANNELS
-            and c_in % CHANNEL_BLOCK == 0 and c_out % CHANNEL_BLOCK == 0)
 
 
 def backward_weights(x, gy, w_shape, stride, pad, bias=False):
