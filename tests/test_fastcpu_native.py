@@ -78,9 +78,11 @@ print('wide', lib.conv_wide_tiles())
 _direct.limits = lambda pass_='forward': (1 << 30, 1 << 30)  # every layer on the kernels
 rng = numpy.random.RandomState(0)
 worst = 0.0
-# 16/32/64/128-channel blocks, 5x5, stride 2, and a row wider than any tile
+# 16/32/64/128-channel blocks, 5x5, stride 2, a row wider than any tile, and
+# Winograd (3x3 stride 1, 64+ channels; 96 outputs: 16-channel blocks, odd size)
 for c_in, c_out, size, k, stride in [(16, 16, 30, 3, 1), (32, 32, 9, 3, 1), (64, 64, 8, 3, 2),
-                                     (64, 128, 8, 5, 1), (128, 64, 6, 3, 1), (3, 32, 7, 3, 1)]:
+                                     (64, 128, 8, 5, 1), (128, 64, 6, 3, 1), (3, 32, 7, 3, 1),
+                                     (64, 96, 7, 3, 1)]:
     assert _direct.applies(numpy.zeros(1, numpy.float32),
                            numpy.zeros((c_out, c_in, k, k), numpy.float32), None)
     x = rng.standard_normal((3, c_in, size, size)).astype(numpy.float32)
