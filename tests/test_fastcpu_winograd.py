@@ -138,7 +138,9 @@ def test_winograd_weight_gradient_matches_float64_chainer(case, with_bias, kerne
     assert 'winograd_backward_weights' in kernel_calls
     gw, gb = got if with_bias else (got, None)
     assert gw.shape == W.shape and gw.dtype == numpy.float32
-    numpy.testing.assert_allclose(gw, W_var.grad, atol=1e-6 * float(numpy.abs(W_var.grad).max()))
+    # float32 sums over every tile of a chunk (one chunk of 512 tiles with one
+    # thread in 'wide-block'): a few float32 ulps of the largest entry
+    numpy.testing.assert_allclose(gw, W_var.grad, atol=5e-6 * float(numpy.abs(W_var.grad).max()))
     if with_bias:
         numpy.testing.assert_allclose(gb, b_var.grad,
-                                      atol=1e-6 * float(numpy.abs(b_var.grad).max()))
+                                      atol=5e-6 * float(numpy.abs(b_var.grad).max()))
