@@ -27,7 +27,10 @@
 
 #include "kernels.h"
 
+/* conv_kernels.c's register tiles as GEMMs, and its bias-gradient sum. */
 void tile_gemm(const float *A, const float *B, float *C, int rows, int k, int cout);
+void tile_gemm_tn(const float *A, const float *B, float *C, int rows, int k, int cout);
+void bias_gradient(const float *gy, double *gb, long n0, long n1, long pixels, int cout);
 
 /* U[k][ci][co] = (G g G^T)[k] for input channels [c0, c1) of w (3, 3, cin, cout). */
 void winograd_weights(const float *w, float *U, int c0, int c1, int cin, int cout)
@@ -168,8 +171,6 @@ void winograd_forward(const float *x, const float *U, const float *b, float *y, 
  * gradient of U[k] is V[k]^T @ (A gy A^T)[k] summed over tiles, and that of
  * the kernel g is G^T dU G: the same input transform, a transform of each
  * 2x2 block of gy, and 16 GEMMs summing over tiles (tile_gemm_tn). */
-void tile_gemm_tn(const float *A, const float *B, float *C, int rows, int k, int cout);
-void bias_gradient(const float *gy, double *gb, long n0, long n1, long pixels, int cout);
 
 /* (A g A^T)[k] of the ny x nx (<= 2 x 2) block of gy at g (zeros beyond it)
  * into GY[k * kstride + co]. */
@@ -197,6 +198,8 @@ static void gradient_tile(const float *g, long grow, int cout, int ny, int nx, f
     }
 }
 
+/* Twice the forward's block: each block loads and stores the 16 Cin x Cout
+ * gradients of U once, so more tiles per block mean fewer passes over them. */
 #ifndef WINOGRAD_WGRAD_BLOCK_BYTES
 #define WINOGRAD_WGRAD_BLOCK_BYTES (1536L * 1024)
 #endif
