@@ -164,6 +164,26 @@ static int images_per_block(long bytes_per_image)
 static int parts_of(int n, int most) { return (n + most - 1) / most; }
 static int part_size(int n, int parts, int t) { return n / parts + (t < n % parts); }
 
+/* This thread's scratch buffer of at least need floats, 64-byte aligned,
+ * kept for the next call (a padded block here, Winograd's tiles in
+ * winograd.c): valid until this thread's next thread_scratch, so a kernel
+ * uses it within one call and never across another kernel. */
+float *thread_scratch(long need)
+{
+    static __thread float *scratch;
+    static __thread long capacity;
+    if (need > capacity) {
+        free(scratch);
+        scratch = aligned_alloc(64, ((need * 4 + 63) / 64) * 64);
+        capacity = scratch ? need : 0;
+        if (!scratch) {  /* about a megabyte: the process is out of memory */
+            fputs("chainer_compare.fastcpu: out of memory for a scratch block\n", stderr);
+            abort();
+        }
+    }
+    return scratch;
+}
+
 /* The images [n, n + nb) of x (N, h, w, cin) padded with zeros by (top,
  * left, bottom, right): x's own memory without padding, else a copy in this
  * thread's scratch buffer.  Padding a block of images that fits in L2 just
@@ -172,19 +192,9 @@ static int part_size(int n, int parts, int t) { return n / parts + (t < n % part
 static const float *padded_block(const float *x, long n, int nb, int h, int w, int cin,
                                  const int pad[4])
 {
-    static __thread float *scratch;
-    static __thread long capacity;
     if (!(pad[0] | pad[1] | pad[2] | pad[3])) return x + n * h * (long)w * cin;
-    long hp = h + pad[0] + pad[2], wp = w + pad[1] + pad[3], need = nb * hp * wp * cin;
-    if (need > capacity) {
-        free(scratch);
-        scratch = aligned_alloc(64, ((need * 4 + 63) / 64) * 64);
-        capacity = scratch ? need : 0;
-        if (!scratch) {  /* a few hundred kB: the process is out of memory */
-            fputs("chainer_compare.fastcpu: out of memory for a padded block\n", stderr);
-            abort();
-        }
-    }
+    long hp = h + pad[0] + pad[2], wp = w + pad[1] + pad[3];
+    float *scratch = thread_scratch(nb * hp * wp * cin);
     pad_nhwc(x + n * h * (long)w * cin, scratch, 0, nb, h, w, cin, pad[0], pad[1], pad[2],
              pad[3], 0.0f);
     return scratch;

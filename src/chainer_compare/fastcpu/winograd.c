@@ -22,20 +22,22 @@
  * zeros); w (3, 3, cin, cout); y written at n * yimg + oy * yrow + ox * ypix.
  * cin and cout are multiples of 8 (the Python side requires 16).
  */
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "kernels.h"
 
-/* conv_kernels.c's register tiles as GEMMs, and its bias-gradient sum. */
+/* conv_kernels.c's register tiles as GEMMs, its bias-gradient sum and its
+ * per-thread scratch buffer. */
+float *thread_scratch(long need);
 void tile_gemm(const float *A, const float *B, float *C, int rows, int k, int cout);
 void tile_gemm_tn(const float *A, const float *B, float *C, int rows, int k, int cout);
 void bias_gradient(const float *gy, double *gb, long n0, long n1, long pixels, int cout);
 
+/* The kernel transform of F(2x2, 3x3). */
+static const float G[4][3] = {{1, 0, 0}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0, 0, 1}};
+
 /* U[k][ci][co] = (G g G^T)[k] for input channels [c0, c1) of w (3, 3, cin, cout). */
 void winograd_weights(const float *w, float *U, int c0, int c1, int cin, int cout)
 {
-    static const float G[4][3] = {{1, 0, 0}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0, 0, 1}};
     long plane = (long)cin * cout;
     for (long ci = c0; ci < c1; ci++)
         for (int co = 0; co < cout; co += 8) {
@@ -116,20 +118,13 @@ static void output_tile(const float *M, long kstride, int cout, const float *b, 
 #define WINOGRAD_BLOCK_BYTES (768L * 1024)
 #endif
 
-static float *scratch_floats(long need)
+/* Tile t of images n0.. (th x tw tiles each): its image and output origin. */
+static void tile_at(long t, int n0, long per_image, int tw, long *n, int *oy, int *ox)
 {
-    static __thread float *scratch;
-    static __thread long capacity;
-    if (need > capacity) {
-        free(scratch);
-        scratch = aligned_alloc(64, ((need * 4 + 63) / 64) * 64);
-        capacity = scratch ? need : 0;
-        if (!scratch) {  /* about a megabyte: the process is out of memory */
-            fputs("chainer_compare.fastcpu: out of memory for Winograd tiles\n", stderr);
-            abort();
-        }
-    }
-    return scratch;
+    long r = t % per_image;
+    *n = n0 + t / per_image;
+    *oy = 2 * (int)(r / tw);
+    *ox = 2 * (int)(r % tw);
 }
 
 /* y = conv(x padded by (top, left), w) + b (+ acc, then ReLU), the 3x3
@@ -143,23 +138,25 @@ void winograd_forward(const float *x, const float *U, const float *b, float *y, 
     long per_image = (long)th * tw, total = (n1 - n0) * per_image;
     long tb = WINOGRAD_BLOCK_BYTES / (16L * (cin + cout) * 4);
     tb = tb < 12 ? 12 : tb / 12 * 12;  /* whole register tiles of rows */
-    float *V = scratch_floats(16 * tb * (cin + cout) + cin), *M = V + 16 * tb * cin;
+    float *V = thread_scratch(16 * tb * (cin + cout) + cin), *M = V + 16 * tb * cin;
     float *zeros = M + 16 * tb * cout;
     for (int c = 0; c < cin; c++) zeros[c] = 0;
     for (long t0 = 0; t0 < total; t0 += tb) {
         int nt = total - t0 < tb ? (int)(total - t0) : (int)tb;
         for (int t = 0; t < nt; t++) {
-            long n = n0 + (t0 + t) / per_image, r = (t0 + t) % per_image;
-            int ty = (int)(r / tw), tx = (int)(r % tw);
-            input_tile(x + n * h * (long)w * cin, zeros, h, w, cin, 2 * ty - top, 2 * tx - left,
+            long n;
+            int oy, ox;
+            tile_at(t0 + t, n0, per_image, tw, &n, &oy, &ox);
+            input_tile(x + n * h * (long)w * cin, zeros, h, w, cin, oy - top, ox - left,
                        V + (long)t * cin, tb * cin);
         }
         for (int k = 0; k < 16; k++)
             tile_gemm(V + k * tb * cin, U + (long)k * cin * cout, M + k * tb * cout, nt, cin,
                       cout);
         for (int t = 0; t < nt; t++) {
-            long n = n0 + (t0 + t) / per_image, r = (t0 + t) % per_image;
-            int oy = 2 * (int)(r / tw), ox = 2 * (int)(r % tw);
+            long n;
+            int oy, ox;
+            tile_at(t0 + t, n0, per_image, tw, &n, &oy, &ox);
             long at = n * yimg + oy * yrow + ox * ypix;
             output_tile(M + (long)t * cout, tb * cout, cout, b, y + at, acc ? acc + at : 0, yrow,
                         ypix, ho - oy < 2 ? 1 : 2, wo - ox < 2 ? 1 : 2, relu);
@@ -215,7 +212,7 @@ void winograd_backward_weights(const float *x, const float *gy, float *gU, doubl
     long per_image = (long)th * tw, total = (n1 - n0) * per_image;
     long tb = WINOGRAD_WGRAD_BLOCK_BYTES / (16L * (cin + cout) * 4);
     tb = tb < 12 ? 12 : tb;
-    float *V = scratch_floats(16 * tb * (cin + cout) + cin), *GY = V + 16 * tb * cin;
+    float *V = thread_scratch(16 * tb * (cin + cout) + cin), *GY = V + 16 * tb * cin;
     float *zeros = GY + 16 * tb * cout;
     for (int c = 0; c < cin; c++) zeros[c] = 0;
     for (long i = 0; i < 16L * cin * cout; i++) gU[i] = 0;
@@ -226,8 +223,9 @@ void winograd_backward_weights(const float *x, const float *gy, float *gU, doubl
     for (long t0 = 0; t0 < total; t0 += tb) {
         int nt = total - t0 < tb ? (int)(total - t0) : (int)tb;
         for (int t = 0; t < nt; t++) {
-            long n = n0 + (t0 + t) / per_image, r = (t0 + t) % per_image;
-            int oy = 2 * (int)(r / tw), ox = 2 * (int)(r % tw);
+            long n;
+            int oy, ox;
+            tile_at(t0 + t, n0, per_image, tw, &n, &oy, &ox);
             input_tile(x + n * h * (long)w * cin, zeros, h, w, cin, oy - top, ox - left,
                        V + (long)t * cin, tb * cin);
             gradient_tile(gy + ((n * ho + oy) * (long)wo + ox) * cout, (long)wo * cout, cout,
@@ -245,7 +243,6 @@ void winograd_backward_weights(const float *x, const float *gy, float *gU, doubl
 void winograd_weights_gradient(const float *parts, float *gw, int nparts, int c0, int c1,
                                int cin, int cout)
 {
-    static const float G[4][3] = {{1, 0, 0}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0, 0, 1}};
     long plane = (long)cin * cout;
     for (long ci = c0; ci < c1; ci++)
         for (int co = 0; co < cout; co += 8) {
