@@ -114,11 +114,14 @@ def test_winograd_applies_to_wide_layers_only(c_in, c_out, applies):
 def test_environment_switch_turns_winograd_off():
     code = ('import chainer_compare.compat, chainer; from chainer_compare.fastcpu import _direct; '
             'print(chainer.config.fast_cpu_winograd, _direct.winograd_applies(256, 256))')
-    for value, expected in (('0', 'False False'), ('1', 'True True')):
+    for value, expected in (('0', 'False False'), ('1', 'True True'), ('off', 'True True')):
         env = dict(os.environ, CHAINER_COMPARE_WINOGRAD=value)
-        out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
-                             text=True, check=True).stdout
-        assert out.split() == expected.split()
+        child = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                               text=True, check=True)
+        assert child.stdout.split() == expected.split()
+        # a value it does not know keeps Winograd on, and says so
+        assert ("CHAINER_COMPARE_WINOGRAD='off' not understood" in child.stderr) == (
+            value == 'off')
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c[0] for c in CASES])

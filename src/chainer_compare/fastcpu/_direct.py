@@ -6,12 +6,10 @@ are a multiple of 16 (every convolution of the registered models but none of
 their first layers' gradients, which are not computed); everything else
 takes the im2col + GEMM path there.
 """
-import os
-
 import chainer
 import numpy
 
-from chainer_compare.fastcpu import _layout, _native
+from chainer_compare.fastcpu import _layout, _native, _process
 
 
 #: Output channels must be a multiple of this (the kernels' register tile).
@@ -41,7 +39,7 @@ LIMITS_NARROW_TILES = {'forward': (64, 1600), 'data_gradient': (64, 1600)}
 #: CHAINER_COMPARE_WINOGRAD=0 keeps them on the direct kernels.
 WINOGRAD_MIN_CHANNELS = 64
 ENV_WINOGRAD = 'CHAINER_COMPARE_WINOGRAD'
-chainer.global_config.fast_cpu_winograd = os.environ.get(ENV_WINOGRAD, '1') != '0'
+chainer.global_config.fast_cpu_winograd = not _process._switched_off(ENV_WINOGRAD, '0', '1')
 
 
 def winograd_applies(c_in, c_out):
